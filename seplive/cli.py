@@ -1,0 +1,203 @@
+"""The ``seplive`` command.  Thin: parses arguments, builds a Session, runs it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+from . import __version__
+
+SUBCOMMANDS = ("run", "models")
+
+
+class CliError(Exception):
+    pass
+
+
+def _key_value(text: str, what: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise CliError(f"{what} must look like NAME=VALUE, got {text!r}")
+    return key.strip(), value.strip()
+
+
+def _gain(text: str) -> tuple[str, float]:
+    key, value = _key_value(text, "--gain")
+    try:
+        db = float(value.lower().removesuffix("db"))
+    except ValueError:
+        raise CliError(f"--gain {text}: {value!r} is not a number of dB") from None
+    return key, db
+
+
+def _literal(value: str) -> object:
+    """Model options are plain values: int, float, bool or string (never code)."""
+    low = value.lower()
+    if low in ("true", "yes", "on"):
+        return True
+    if low in ("false", "no", "off"):
+        return False
+    for kind in (int, float):
+        try:
+            return kind(value)
+        except ValueError:
+            pass
+    return value
+
+
+def _add_run_args(p: argparse.ArgumentParser) -> None:
+    io = p.add_argument_group("input and output")
+    io.add_argument("-i", "--input", required=True, help="audio file to read (wav, flac, ogg, ...)")
+    io.add_argument("-o", "--output", help="audio file to write (same rate and channels as the input)")
+    io.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this much input")
+    io.add_argument("--realtime", action="store_true", help="pace file input to the clock, as a live source is")
+    io.add_argument(
+        "--align",
+        action="store_true",
+        help="files only: shift the output back by the latency so it lines up with the input",
+    )
+    m = p.add_argument_group("model")
+    m.add_argument("-m", "--model", default="center", help="separation plugin (see 'seplive models'; default: center)")
+    m.add_argument("--checkpoint", help="weights file for models that need one")
+    m.add_argument("--device", default="cpu", help="compute device for neural models: cpu, cuda, cuda:1 ...")
+    m.add_argument(
+        "--model-opt", action="append", default=[], metavar="KEY=VALUE", help="plugin option (repeatable)"
+    )
+    mix = p.add_argument_group("mix")
+    mix.add_argument("-p", "--prompts", nargs="+", default=[], metavar="P", help="stems to play (isolate); 'rest' = everything else")
+    mix.add_argument("--mute", nargs="+", default=[], metavar="P", help="stems to remove (karaoke: --mute vocals)")
+    mix.add_argument("--gain", action="append", default=[], metavar="STEM=DB", help="stem gain in dB (repeatable)")
+    w = p.add_argument_group("windowing (model-rate samples, or milliseconds)")
+    for name, what in (("hop", "new samples per model call"), ("context", "past samples a windowed model sees"), ("lookahead", "future samples it waits for (adds latency)")):
+        g = w.add_mutually_exclusive_group()
+        g.add_argument(f"--{name}", type=int, metavar="SAMPLES", help=what)
+        g.add_argument(f"--{name}-ms", type=float, metavar="MS")
+    w.add_argument("--block", type=int, metavar="SAMPLES", help="source frames per engine block (default: one hop)")
+    w.add_argument("--crossfade-ms", type=float, default=5.0, help="overlap and fallback crossfade (default 5)")
+    w.add_argument("--compute-budget", type=float, default=1.0, metavar="HOPS", help="model time per hop, in hops (default 1)")
+    w.add_argument("--resample-quality", default="HQ", choices=("QQ", "LQ", "MQ", "HQ", "VHQ"), help="soxr quality when rates differ (default HQ; LQ halves the delay but cuts above ~0.3 x rate)")
+    o = p.add_argument_group("reporting")
+    o.add_argument("--report", metavar="PATH", help="write a JSON run report")
+    o.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="seplive",
+        description="Live, prompt-driven source separation: separate and remix audio as it plays.",
+        epilog="'seplive ARGS' is 'seplive run ARGS'. Example: seplive -i song.wav -o karaoke.wav --mute vocals",
+    )
+    parser.add_argument("--version", action="version", version=f"seplive {__version__}")
+    sub = parser.add_subparsers(dest="command")
+    run = sub.add_parser("run", help="separate and remix a stream (default)")
+    _add_run_args(run)
+    models = sub.add_parser("models", help="list the separation plugins")
+    models.add_argument("--json", action="store_true")
+    return parser
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    from .models import registry
+
+    rows = []
+    for name in registry.available():
+        try:
+            cls = registry._resolve(name)
+            rows.append({"name": name, "prompts": list(getattr(cls, "prompts", ())), "description": getattr(cls, "description", "")})
+        except Exception as exc:  # a plugin whose deps are missing still gets listed
+            rows.append({"name": name, "prompts": [], "description": f"unavailable: {exc}"})
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        for r in rows:
+            print(f"{r['name']:<10} {r['description']}\n{'':<10} prompts: {' '.join(r['prompts'])}")
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from .session import Session, SessionConfig
+
+    options: dict[str, object] = {}
+    for item in args.model_opt:
+        k, v = _key_value(item, "--model-opt")
+        options[k] = _literal(v)
+    if args.checkpoint:
+        options["checkpoint"] = args.checkpoint
+    if args.device != "cpu":
+        options["device"] = args.device
+    gains = dict(_gain(g) for g in args.gain)
+    cfg = SessionConfig(
+        input=args.input,
+        output=args.output,
+        model=args.model,
+        model_options=options,
+        prompts=list(args.prompts),
+        mute=list(args.mute),
+        gains_db=gains,
+        hop_samples=args.hop,
+        hop_ms=args.hop_ms,
+        context_samples=args.context,
+        context_ms=args.context_ms,
+        lookahead_samples=args.lookahead,
+        lookahead_ms=args.lookahead_ms,
+        block_samples=args.block,
+        crossfade_ms=args.crossfade_ms,
+        compute_budget_hops=args.compute_budget,
+        resample_quality=args.resample_quality,
+        device=args.device,
+        realtime=args.realtime,
+        duration_s=args.duration,
+        align=args.align,
+        report=args.report,
+    )
+    session = Session(cfg)
+    eng = session.engine
+    if not args.quiet:
+        print(
+            f"seplive: {cfg.input} -> {cfg.output or '(no output)'} | model {session.plugin.name} @ {eng.model_rate} Hz"
+            f" | stems {' '.join(eng.prompts)} | hop {eng.hop} | latency {eng.latency_samples} samples"
+            f" ({1000 * eng.latency_samples / session.source.sample_rate:.1f} ms)",
+            file=sys.stderr,
+        )
+    report = session.run()
+    if not args.quiet:
+        print(
+            f"seplive: {report['stop_reason']}: {report['audio_s']:.2f} s of audio in {report['wall_s']:.2f} s;"
+            f" compute p50 {report['compute_ms_p50']:.2f} ms p99 {report['compute_ms_p99']:.2f} ms per"
+            f" {report['hop_ms']:.1f} ms hop (rtf {report['rtf']:.3f}); deadline misses {report['deadline_misses']}",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] not in SUBCOMMANDS and argv[0] not in ("-h", "--help", "--version"):
+        argv.insert(0, "run")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    logging.basicConfig(
+        level=logging.ERROR if getattr(args, "quiet", False) else logging.WARNING,
+        format="seplive: %(message)s",
+    )
+    from .models.base import SeparatorError
+    from .stream.files import AudioFileError
+
+    try:
+        if args.command == "models":
+            return _cmd_models(args)
+        return _cmd_run(args)
+    except (CliError, SeparatorError, AudioFileError, ValueError, OSError) as exc:
+        print(f"seplive: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

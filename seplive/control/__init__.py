@@ -1,0 +1,1 @@
+"""The live mix state and the controls that change it."""

@@ -1,0 +1,1 @@
+"""Real-time plumbing: resampling, causal windowing, the engine, sources and sinks."""

@@ -1,0 +1,101 @@
+"""Audio files as sources and sinks (soundfile), streamed block by block.
+
+A sink writes to a hidden temporary file beside the target and renames it into place
+only when the session ends cleanly, so an interrupted or failed run never leaves a
+partial file that looks complete.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+
+class AudioFileError(RuntimeError):
+    """A file cannot be read or written (the message says which and why)."""
+
+
+class FileSource:
+    """Reads ``(frames, channels)`` float32 blocks from an audio file, never all at once."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        if not self.path.exists():
+            raise AudioFileError(f"input file not found: {self.path}")
+        if self.path.is_dir():
+            raise AudioFileError(f"input is a folder, not an audio file: {self.path}")
+        try:
+            self._f = sf.SoundFile(str(self.path), "r")
+        except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
+            raise AudioFileError(f"cannot read {self.path} as audio: {exc}") from None
+        self.sample_rate = int(self._f.samplerate)
+        self.channels = int(self._f.channels)
+        self.frames = int(self._f.frames)
+        self.subtype = self._f.subtype
+        if self.channels < 1 or self.sample_rate < 1:
+            self._f.close()
+            raise AudioFileError(f"{self.path} has no audio ({self.channels} channels at {self.sample_rate} Hz)")
+        self.position = 0
+
+    def read(self, frames: int) -> np.ndarray:
+        """The next ``frames`` frames (fewer at the end; empty when done)."""
+        try:
+            block = self._f.read(frames, dtype="float32", always_2d=True)
+        except (sf.LibsndfileError, RuntimeError) as exc:
+            raise AudioFileError(f"{self.path} is damaged at frame {self.position}: {exc}") from None
+        self.position += len(block)
+        return block
+
+    def close(self) -> None:
+        self._f.close()
+
+
+class FileSink:
+    """Writes blocks to an audio file; the file appears only on :meth:`close` (success)."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        sample_rate: int,
+        channels: int,
+        subtype: str | None = None,
+    ) -> None:
+        self.path = Path(path)
+        if self.path.is_dir():
+            raise AudioFileError(f"output is a folder: {self.path}")
+        if not self.path.parent.exists():
+            raise AudioFileError(f"output folder does not exist: {self.path.parent}")
+        ext = self.path.suffix.lower().lstrip(".")
+        major = {"wav": "WAV", "flac": "FLAC", "ogg": "OGG", "aiff": "AIFF", "aif": "AIFF", "w64": "W64", "caf": "CAF"}.get(ext)
+        if major is None:
+            raise AudioFileError(f"cannot write '{self.path.suffix}' files; use .wav, .flac, .ogg, .aiff, .w64 or .caf")
+        if subtype is None or not sf.check_format(major, subtype):
+            subtype = "FLOAT" if sf.check_format(major, "FLOAT") else sf.default_subtype(major)
+        self.subtype = subtype
+        self._tmp = self.path.with_name(f".{self.path.name}.partial")
+        try:
+            self._f = sf.SoundFile(str(self._tmp), "w", samplerate=sample_rate, channels=channels, format=major, subtype=subtype)
+        except (sf.LibsndfileError, RuntimeError, OSError) as exc:
+            raise AudioFileError(f"cannot write {self.path}: {exc}") from None
+        self.frames = 0
+        self.clipped = 0
+
+    def write(self, block: np.ndarray) -> None:
+        if self.subtype not in ("FLOAT", "DOUBLE"):
+            over = np.abs(block) > 1.0
+            if over.any():
+                self.clipped += int(over.sum())
+                block = np.clip(block, -1.0, 1.0)
+        self._f.write(block)
+        self.frames += len(block)
+
+    def close(self, ok: bool = True) -> None:
+        """Finish the file (``ok``) or throw it away."""
+        self._f.close()
+        if ok:
+            os.replace(self._tmp, self.path)
+        else:
+            self._tmp.unlink(missing_ok=True)

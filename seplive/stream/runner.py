@@ -1,0 +1,135 @@
+"""Where the model runs: inline (files, as fast as possible) or on its own thread (live).
+
+Both take hop jobs in order and leave results keyed by hop index; the engine decides at
+each hop's deadline whether a result is there.  The threaded runner skips stale jobs
+(only the newest pending window of a windowed model is worth computing), so a slow model
+never makes latency grow.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+
+import numpy as np
+
+log = logging.getLogger("seplive.runner")
+
+#: how many compute times are kept for percentiles (a ring: memory stays flat)
+TIMING_RING = 65536
+
+
+class ComputeStats:
+    """Per-hop compute times: a ring for percentiles plus running totals."""
+
+    def __init__(self) -> None:
+        self._ring = np.zeros(TIMING_RING, dtype=np.float64)
+        self.count = 0
+        self.total_s = 0.0
+        self.max_s = 0.0
+
+    def add(self, seconds: float) -> None:
+        self._ring[self.count % TIMING_RING] = seconds
+        self.count += 1
+        self.total_s += seconds
+        self.max_s = max(self.max_s, seconds)
+
+    def percentile_ms(self, q: float) -> float:
+        n = min(self.count, TIMING_RING)
+        return float(np.percentile(self._ring[:n], q) * 1e3) if n else 0.0
+
+
+class Job:
+    __slots__ = ("hop", "window")
+
+    def __init__(self, hop: int, window: np.ndarray) -> None:
+        self.hop = hop
+        self.window = window
+
+
+class InlineRunner:
+    """Computes each job as it is submitted."""
+
+    threaded = False
+
+    def __init__(self, compute: Callable[[np.ndarray], np.ndarray], skip_stale: bool) -> None:
+        self._compute = compute
+        self.results: dict[int, np.ndarray | BaseException] = {}
+        self.stats = ComputeStats()
+        self.skipped = 0
+
+    def submit(self, job: Job) -> None:
+        t0 = time.perf_counter()
+        try:
+            self.results[job.hop] = self._compute(job.window)
+        except Exception as exc:  # the engine turns this into a dry hop
+            self.results[job.hop] = exc
+        self.stats.add(time.perf_counter() - t0)
+
+    def take(self, hop: int) -> np.ndarray | BaseException | None:
+        return self.results.pop(hop, None)
+
+    def drop_before(self, hop: int) -> None:
+        for k in [k for k in self.results if k < hop]:
+            del self.results[k]
+
+    def close(self) -> None:
+        pass
+
+
+class ThreadedRunner(InlineRunner):
+    """Computes jobs on a worker thread; the audio side never waits for it."""
+
+    threaded = True
+
+    def __init__(
+        self,
+        compute: Callable[[np.ndarray], np.ndarray],
+        skip_stale: bool,
+        on_skip: Callable[[], None] | None = None,
+    ) -> None:
+        super().__init__(compute, skip_stale)
+        self._skip_stale = skip_stale
+        self._on_skip = on_skip
+        self._jobs: deque[Job] = deque()
+        self._cv = threading.Condition()
+        self._closed = False
+        self._thread = threading.Thread(target=self._loop, name="seplive-model", daemon=True)
+        self._thread.start()
+
+    def submit(self, job: Job) -> None:
+        with self._cv:
+            self._jobs.append(job)
+            self._cv.notify()
+
+    def _loop(self) -> None:
+        while True:
+            with self._cv:
+                while not self._jobs and not self._closed:
+                    self._cv.wait()
+                if self._closed:
+                    return
+                if self._skip_stale and len(self._jobs) > 1:
+                    # older windows are late already; the newest one may still make it
+                    self.skipped += len(self._jobs) - 1
+                    while len(self._jobs) > 1:
+                        self._jobs.popleft()
+                    if self._on_skip is not None:
+                        self._on_skip()
+                job = self._jobs.popleft()
+            t0 = time.perf_counter()
+            try:
+                result: np.ndarray | BaseException = self._compute(job.window)
+            except Exception as exc:
+                result = exc
+            self.stats.add(time.perf_counter() - t0)
+            self.results[job.hop] = result
+
+    def close(self) -> None:
+        with self._cv:
+            self._closed = True
+            self._cv.notify()
+        self._thread.join(timeout=5.0)
