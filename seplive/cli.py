@@ -9,7 +9,7 @@ import sys
 
 from . import __version__
 
-SUBCOMMANDS = ("run", "models")
+SUBCOMMANDS = ("run", "models", "demo")
 
 
 class CliError(Exception):
@@ -95,6 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_args(run)
     models = sub.add_parser("models", help="list the separation plugins")
     models.add_argument("--json", action="store_true")
+    demo = sub.add_parser("demo", help="make a short song and run it through the live engine (no sound card needed)")
+    demo.add_argument("--out", default="seplive-demo", help="folder for the files (default: ./seplive-demo)")
+    demo.add_argument("-q", "--quiet", action="store_true")
     return parser
 
 
@@ -191,6 +194,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "models":
             return _cmd_models(args)
+        if args.command == "demo":
+            from .demo import run_demo
+
+            run_demo(args.out, quiet=args.quiet)
+            return 0
         return _cmd_run(args)
     except (CliError, SeparatorError, AudioFileError, ValueError, OSError) as exc:
         print(f"seplive: error: {exc}", file=sys.stderr)

@@ -146,14 +146,18 @@ class Session:
             while not self._stop.is_set():
                 want = int(min(block, limit - self.frames_in))
                 x = self.source.read(want) if want > 0 else np.zeros((0, self.source.channels), np.float32)
+                self.frames_in += len(x)
+                exhausted = want <= 0 or len(x) < want
+                if exhausted and tail > 0:
+                    # input is over: flush the latency with silence so --align output is whole
+                    fill = min(block - len(x), tail)
+                    x = np.concatenate([x, np.zeros((fill, self.source.channels), np.float32)])
+                    tail -= fill
                 if len(x) == 0:
-                    if tail <= 0:
-                        self.stop_reason = self.stop_reason or ("duration reached" if want <= 0 else "end of input")
-                        break
-                    x = np.zeros((min(block, tail), self.source.channels), np.float32)
-                    tail -= len(x)
-                else:
-                    self.frames_in += len(x)
+                    self.stop_reason = self.stop_reason or (
+                        "duration reached" if self.frames_in >= limit else "end of input"
+                    )
+                    break
                 if cfg.realtime:
                     due = t0 + n * block / rate
                     delay = due - time.perf_counter()

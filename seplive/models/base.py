@@ -8,7 +8,7 @@ Shapes, for one call of :meth:`Separator.process`:
 - ``window``: ``(groups, channels, samples)`` float32 at :attr:`Separator.sample_rate`
   (or at the stream's rate when that is ``None``).  ``channels`` is the plugin's own
   channel count (1: the engine applies a mono model to each input channel as a batch of
-  groups; 2: a stereo model sees channel pairs).  For a windowed plugin ``samples`` is
+  groups; 2: a stereo model sees channel pairs; 0: any count, all channels in one group).  For a windowed plugin ``samples`` is
   ``context + hop + lookahead``; for a stateful one it is ``hop`` (its context is its own
   cache) plus ``lookahead``.
 - return value: ``(n_prompts, groups, channels, out_samples)`` float32, the stems for the
@@ -45,7 +45,8 @@ class Separator(ABC):
     name: str = "separator"
     #: rate the model runs at; ``None`` runs at whatever rate the stream has
     sample_rate: int | None = None
-    #: 1 = mono model applied per channel, 2 = stereo model
+    #: 1 = mono model applied per channel, 2 = stereo model (channel pairs),
+    #: 0 = any number: the whole multichannel frame in one group
     channels: int = 1
     #: the prompt vocabulary, lower-case
     prompts: tuple[str, ...] = ()

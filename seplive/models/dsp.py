@@ -9,7 +9,6 @@ from collections.abc import Sequence
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
-from scipy.ndimage import median_filter
 
 from .base import Separator, SeparatorError
 from .prompts import PROMPTS
@@ -86,10 +85,10 @@ class _StftMaskSeparator(Separator):
     def reset(self) -> None:
         self._groups = []
 
-    def _group(self, g: int) -> dict:
+    def _group(self, g: int, channels: int) -> dict:
         while len(self._groups) <= g:
             self._groups.append(
-                {"analysis": StftAnalyzer(self.n_fft, self.stft_hop, self.channels), "synth": {}, "state": None}
+                {"analysis": StftAnalyzer(self.n_fft, self.stft_hop, channels), "synth": {}, "state": None}
             )
         return self._groups[g]
 
@@ -98,16 +97,16 @@ class _StftMaskSeparator(Separator):
         raise NotImplementedError
 
     def process(self, window: np.ndarray, prompts: Sequence[str]) -> np.ndarray:
-        groups, _, n = window.shape
-        out = np.empty((len(prompts), groups, self.channels, n), np.float32)
+        groups, channels, n = window.shape
+        out = np.empty((len(prompts), groups, channels, n), np.float32)
         for g in range(groups):
-            st = self._group(g)
+            st = self._group(g, channels)
             spec = st["analysis"](window[g])
             frames, masks = self.masks(spec, st)
             for i, p in enumerate(prompts):
                 synth = st["synth"].get((i, p))
                 if synth is None:
-                    synth = st["synth"][(i, p)] = StftSynthesizer(self.n_fft, self.stft_hop, self.channels)
+                    synth = st["synth"][(i, p)] = StftSynthesizer(self.n_fft, self.stft_hop, channels)
                 out[i, g] = synth(frames * masks[p][:, None, :])
         return out
 
@@ -175,14 +174,14 @@ class HPSSeparator(_StftMaskSeparator):
     """
 
     name = "hpss"
-    channels = 1
+    channels = 0  # all channels at once: one mask from their mean magnitude keeps the image
     prompts = ("drums", "other")
     description = "causal harmonic/percussive separation; no weights"
 
     def __init__(self, time_frames: int = 13, freq_bins: int = 17, power: float = 2.0, lookahead_frames: int = 2, **_: object) -> None:
         super().__init__()
-        if time_frames < 3 or freq_bins < 3 or not 0 <= lookahead_frames < time_frames:
-            raise SeparatorError("hpss: time_frames, freq_bins >= 3 and 0 <= lookahead_frames < time_frames")
+        if time_frames < 3 or freq_bins < 3 or not time_frames % 2 == freq_bins % 2 == 1 or not 0 <= lookahead_frames < time_frames:
+            raise SeparatorError("hpss: time_frames and freq_bins must be odd and >= 3, 0 <= lookahead_frames < time_frames")
         self.time_frames, self.freq_bins, self.power = time_frames, freq_bins, power
         self.lookahead_frames = lookahead_frames
 
@@ -201,10 +200,16 @@ class HPSSeparator(_StftMaskSeparator):
         hist = np.concatenate([st["mag"], mag], axis=0)
         st["mag"] = hist[-(self.time_frames - 1) :]
         # frame t (delayed by the lookahead) sees frames t - T + 1 + la ... t + la
-        harmonic = np.median(sliding_window_view(hist, self.time_frames, axis=0), axis=-1)
+        T, mid = self.time_frames, self.time_frames // 2
+        if k == 1:
+            harmonic = np.partition(hist, mid, axis=0)[mid : mid + 1]
+        else:
+            harmonic = np.partition(sliding_window_view(hist, T, axis=0), mid, axis=-1)[..., mid]
         la = self.lookahead_frames
-        centre_mag = hist[self.time_frames - 1 - la : self.time_frames - 1 - la + k]
-        percussive = median_filter(centre_mag, size=(1, self.freq_bins), mode="nearest")
+        centre_mag = hist[T - 1 - la : T - 1 - la + k]
+        half = self.freq_bins // 2
+        padded = np.pad(centre_mag, ((0, 0), (half, half)), mode="edge")
+        percussive = np.partition(sliding_window_view(padded, self.freq_bins, axis=1), half, axis=-1)[..., half]
         hp, pp = harmonic**self.power, percussive**self.power
         m_h = hp / (hp + pp + 1e-12)
         frames = np.concatenate([st["spec"], spec], axis=0)

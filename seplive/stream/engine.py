@@ -135,13 +135,14 @@ class Engine:
         self.plugin_delay = int(plugin.delay_samples)
 
         # -- channel layout --------------------------------------------------------------
-        self.model_channels = int(plugin.channels)
-        if self.model_channels not in (1, 2):
-            raise SeparatorError(f"model '{plugin.name}' declares {plugin.channels} channels; 1 or 2 supported")
-        if self.model_channels == 1:
-            self.groups = self.channels
-        else:
-            self.groups = (self.channels + 1) // 2
+        if int(plugin.channels) not in (0, 1, 2):
+            raise SeparatorError(f"model '{plugin.name}' declares {plugin.channels} channels; 0 (any), 1 or 2 supported")
+        if plugin.channels == 0:  # takes every channel at once
+            self.model_channels, self.groups = self.channels, 1
+        elif plugin.channels == 1:  # mono model: the channels become a batch
+            self.model_channels, self.groups = 1, self.channels
+        else:  # stereo model: channel pairs (mono duplicated, an odd last channel too)
+            self.model_channels, self.groups = 2, (self.channels + 1) // 2
 
         # -- alignment: the stem signal's delay must be whole output samples ---------------
         g = math.gcd(self.model_rate, self.out_rate)
@@ -216,17 +217,15 @@ class Engine:
     def _group(self, x: np.ndarray) -> np.ndarray:
         """``(samples, channels)`` -> ``(groups, model_channels, samples)``."""
         xt = np.ascontiguousarray(x.T)
-        if self.model_channels == 1:
-            return xt[:, None, :]
-        if self.channels % 2:
+        if self.plugin.channels == 2 and self.channels % 2:  # pair the odd last channel with itself
             xt = np.concatenate([xt, xt[-1:]], axis=0)
-        return xt.reshape(self.groups, 2, -1)
+        return xt.reshape(self.groups, self.model_channels, -1)
 
     def _ungroup(self, y: np.ndarray) -> np.ndarray:
         """``(prompts, groups, model_channels, samples)`` -> ``(samples, prompts, channels)``."""
         p, _, _, n = y.shape
         flat = y.reshape(p, -1, n)
-        if self.model_channels == 2 and self.channels % 2:
+        if self.plugin.channels == 2 and self.channels % 2:
             if self.channels == 1:  # mono through a stereo model: average the pair back
                 flat = 0.5 * (flat[:, :1] + flat[:, 1:2])
             else:
@@ -393,3 +392,27 @@ class Engine:
                 hop += 1
             worst = max(worst, (n + 1) * self.block - z_end)
         return worst
+
+
+def process_array(engine: Engine, audio: np.ndarray, align: bool = True) -> np.ndarray:
+    """Stream ``(frames, channels)`` audio through ``engine`` block by block (the live code
+    path, as fast as it runs) and return the output.
+
+    With ``align`` the result is shifted back by the engine's latency (and flushed with
+    silence) so that it lines up with ``audio``; without it, output sample ``k`` is the
+    mix for input sample ``k - latency_samples``, as live.
+    """
+    audio = np.asarray(audio, dtype=np.float32)
+    if audio.ndim == 1:
+        audio = audio[:, None]
+    n, ch = audio.shape
+    block = engine.block
+    extra = engine.latency_samples if align else 0
+    total = n + extra
+    padded = np.zeros((-(-total // block) * block, ch), np.float32)
+    padded[:n] = audio
+    out = np.empty_like(padded)
+    for i in range(0, len(padded), block):
+        engine.push(padded[i : i + block])
+        out[i : i + block] = engine.pull(block)
+    return out[extra : extra + n]

@@ -1,0 +1,233 @@
+"""The engine: exact latency, perfect reconstruction, resampling, deadlines, fallbacks."""
+
+import time
+
+import numpy as np
+import pytest
+from conftest import db, tones
+
+from seplive.control.mix import MixChange, MixSettings
+from seplive.models.base import Separator, SeparatorError
+from seplive.models.dsp import Identity
+from seplive.stream.engine import Engine, EngineConfig, process_array
+
+
+def isolate(*stems):
+    return MixSettings.from_cli(list(stems), [], {})
+
+
+def live_output(engine: Engine, x: np.ndarray) -> np.ndarray:
+    """Output exactly as live: same length as the input, delayed by the latency."""
+    return process_array(engine, x, align=False)
+
+
+@pytest.mark.parametrize("rate", [16000, 44100, 48000])
+@pytest.mark.parametrize("channels", [1, 2])
+@pytest.mark.parametrize(
+    "hop,context,lookahead,block",
+    [(512, 0, 0, None), (256, 1024, 0, None), (480, 960, 480, None), (1024, 300, 100, 256), (128, 0, 0, 441)],
+)
+def test_identity_is_input_delayed_by_reported_latency(rate, channels, hop, context, lookahead, block):
+    x = np.random.default_rng(rate + channels).standard_normal((rate // 2, channels)).astype(np.float32) * 0.3
+    eng = Engine(
+        Identity(),
+        isolate("vocals"),
+        EngineConfig(source_rate=rate, channels=channels, hop_samples=hop, context_samples=context,
+                     lookahead_samples=lookahead, block_samples=block),
+    )
+    y = live_output(eng, x)
+    L = eng.latency_samples
+    assert y.shape == x.shape
+    assert L > 0
+    np.testing.assert_allclose(y[L:], x[: len(x) - L], atol=1e-6, rtol=0)
+    assert np.abs(y[:L]).max() == 0.0
+    assert eng.counters.deadline_misses == 0 and eng.counters.underflows == 0
+
+
+def test_latency_follows_lookahead_and_crossfade_exactly():
+    base = dict(source_rate=48000, channels=1, hop_samples=512, block_samples=512)
+    lat = {}
+    for la in (0, 512, 1024):
+        for xf in (2.0, 5.0):
+            e = Engine(Identity(), isolate("vocals"), EngineConfig(lookahead_samples=la, crossfade_ms=xf, **base))
+            lat[la, xf] = e.latency_samples
+            x = np.random.default_rng(0).standard_normal((9000, 1)).astype(np.float32)
+            y = live_output(e, x)
+            np.testing.assert_allclose(y[e.latency_samples:], x[: len(x) - e.latency_samples], atol=1e-6)
+    # each hop of lookahead adds exactly one hop; the crossfade adds exactly its length
+    assert lat[512, 5.0] - lat[0, 5.0] == 512
+    assert lat[1024, 5.0] - lat[0, 5.0] == 1024
+    assert lat[0, 5.0] - lat[0, 2.0] == 240 - 96
+
+
+@pytest.mark.parametrize("rate,model_rate", [(16000, 48000), (44100, 48000), (48000, 44100)])
+@pytest.mark.parametrize("channels", [1, 2])
+def test_identity_with_resampling_error_below_minus_60_db(rate, model_rate, channels):
+    top = 0.4 * min(rate, model_rate)
+    freqs = np.random.default_rng(3).uniform(60, top, 16)
+    x = tones(rate, 1.5, freqs, channels)
+    eng = Engine(Identity(sample_rate=model_rate), isolate("vocals"), EngineConfig(source_rate=rate, channels=channels))
+    assert eng.model_rate == model_rate
+    y = process_array(eng, x, align=True)
+    edge = rate // 10  # the stream starts from silence
+    err = db(y[edge:-edge] - x[edge:-edge]) - db(x[edge:-edge])
+    assert err <= -60.0, err
+
+
+def test_all_stems_at_unity_sum_back_to_input():
+    x = np.random.default_rng(5).standard_normal((20000, 2)).astype(np.float32) * 0.2
+    from seplive.models.dsp import CenterSeparator
+
+    eng = Engine(CenterSeparator(), MixSettings.from_cli(["vocals", "rest"], [], {}), EngineConfig(source_rate=44100, channels=2))
+    y = process_array(eng, x)
+    np.testing.assert_allclose(y, x, atol=1e-5)
+
+
+def test_gain_db_and_mute_apply():
+    x = np.random.default_rng(6).standard_normal((12000, 1)).astype(np.float32) * 0.2
+    eng = Engine(Identity(), MixSettings.from_cli(["vocals"], [], {"vocals": -6.0}), EngineConfig(source_rate=48000, channels=1))
+    y = process_array(eng, x)
+    np.testing.assert_allclose(y, x * 10 ** (-6 / 20), atol=1e-6)
+    eng = Engine(Identity(), MixSettings.from_cli([], ["vocals"], {}), EngineConfig(source_rate=48000, channels=1))
+    assert np.abs(process_array(eng, x)).max() < 1e-6  # identity: input minus vocals is silence
+
+
+def test_gain_change_is_ramped_not_stepped():
+    sr = 48000
+    x = tones(sr, 1.0, [997.0], 1, amp=0.5)
+    eng = Engine(Identity(), isolate("vocals"), EngineConfig(source_rate=sr, channels=1, ramp_ms=10.0))
+    B = eng.block
+    x = x[: len(x) // B * B]
+    y = np.zeros_like(x)
+    for i in range(0, len(x), B):
+        if i == 20 * B:
+            eng.mix.post(MixChange("gain_db", -40.0, "vocals"))
+        eng.push(x[i : i + B])
+        y[i : i + B] = eng.pull(B)
+    jump = np.abs(np.diff(y[eng.latency_samples + 1 :, 0])).max()  # (the stream's own onset excluded)
+    # a ramp-free reference: the largest step a 997 Hz sine of amplitude 0.5 makes on its own
+    natural = np.abs(np.diff(x[:, 0])).max()
+    assert jump <= natural * 1.01
+    assert db(y[-2000:]) < db(x[-2000:]) - 39
+
+
+class SlowIdentity(Identity):
+    """Sleeps longer than a hop every few calls."""
+
+    def __init__(self, every: int, sleep_s: float):
+        super().__init__()
+        self.every, self.sleep_s, self.calls = every, sleep_s, 0
+
+    def process(self, window, prompts):
+        self.calls += 1
+        if self.calls % self.every == 0:
+            time.sleep(self.sleep_s)
+        return super().process(window, prompts)
+
+
+def test_slow_plugin_realtime_misses_counted_output_continuous_and_latency_fixed(tmp_path):
+    import soundfile as sf
+
+    from seplive.session import Session, SessionConfig
+
+    sr = 16000
+    x = tones(sr, 3.0, [300, 700, 1100], 1, amp=0.2)
+    src = tmp_path / "in.wav"
+    out = tmp_path / "out.wav"
+    sf.write(src, x, sr, subtype="FLOAT")
+    plugin = SlowIdentity(every=10, sleep_s=0.08)  # hop = 32 ms at 16 kHz; 80 ms stalls
+    s = Session(SessionConfig(input=str(src), output=str(out), model="identity", prompts=["vocals"], realtime=True, plugin=plugin))
+    t0 = time.perf_counter()
+    rep = s.run()
+    assert time.perf_counter() - t0 >= 2.5  # it really was paced
+    y, _ = sf.read(out, dtype="float32", always_2d=True)
+    assert len(y) == len(x)
+    assert rep["deadline_misses"] > 0
+    L = rep["latency_samples"]
+    # every sample, missed hop or not, is the input delayed by the same latency: missed
+    # hops play the delayed dry input, so nothing moves in time and nothing drops out
+    np.testing.assert_allclose(y[L:, 0], x[: len(x) - L, 0], atol=1e-5)
+
+
+class Broken(Identity):
+    def __init__(self, mode):
+        super().__init__()
+        self.mode, self.calls = mode, 0
+
+    def process(self, window, prompts):
+        self.calls += 1
+        if self.calls % 3 == 0:
+            if self.mode == "raise":
+                raise RuntimeError("boom")
+            return np.zeros((1, 1, 1, 7), np.float32)
+        return np.zeros((len(prompts), *window.shape), np.float32)  # silence when it works
+
+
+@pytest.mark.parametrize("mode", ["raise", "shape"])
+def test_failing_plugin_hops_fall_back_to_dry_with_crossfade(mode):
+    x = tones(48000, 1.0, [440.0], 1, amp=0.5)
+    eng = Engine(Broken(mode), isolate("vocals"), EngineConfig(source_rate=48000, channels=1))
+    y = process_array(eng, x)
+    assert eng.counters.plugin_errors > 0
+    assert np.isfinite(y).all()
+    # the working hops are silent, the failed ones carry the dry input
+    assert db(y) > db(x) - 12 and db(y) < db(x) - 2
+    # crossfades: no step larger than the sine's own
+    assert np.abs(np.diff(y[:, 0])).max() <= np.abs(np.diff(x[:, 0])).max() * 1.05
+
+
+def test_persistently_failing_plugin_is_bypassed():
+    class AlwaysFails(Identity):
+        def process(self, window, prompts):
+            raise ValueError("nope")
+
+    x = tones(48000, 1.0, [440.0], 1)
+    eng = Engine(AlwaysFails(), isolate("vocals"), EngineConfig(source_rate=48000, channels=1))
+    y = process_array(eng, x)
+    assert eng.counters.bypassed
+    np.testing.assert_allclose(y, x, atol=1e-6)  # dry, aligned
+
+
+def test_nonfinite_input_is_counted_and_output_stays_finite():
+    x = tones(48000, 0.5, [440.0], 2)
+    x[1000:1100] = np.nan
+    x[5000] = np.inf
+    eng = Engine(Identity(), isolate("vocals"), EngineConfig(source_rate=48000, channels=2))
+    y = process_array(eng, x)
+    assert np.isfinite(y).all()
+    assert eng.counters.nonfinite_blocks >= 2
+
+
+def test_unknown_prompt_and_bad_hop_are_refused():
+    with pytest.raises(SeparatorError, match="no prompt 'vocalz'"):
+        Engine(Identity(), isolate("vocalz"), EngineConfig(source_rate=48000, channels=1))
+
+    class Needs512(Identity):
+        hop_multiple = 512
+
+    with pytest.raises(SeparatorError, match="multiple of 512"):
+        Engine(Needs512(), isolate("vocals"), EngineConfig(source_rate=48000, channels=1, hop_samples=300))
+
+
+def test_stereo_model_on_mono_and_multichannel_input():
+    class StereoIdentity(Identity):
+        channels = 2
+
+    for ch in (1, 3, 6):
+        x = np.random.default_rng(ch).standard_normal((8000, ch)).astype(np.float32) * 0.3
+        eng = Engine(StereoIdentity(channels=2), isolate("vocals"), EngineConfig(source_rate=48000, channels=ch))
+        np.testing.assert_allclose(process_array(eng, x), x, atol=1e-6)
+
+
+def test_contract_violation_in_windowed_plugin_is_a_clear_error():
+    class Short(Separator):
+        name = "short"
+        windowed = True
+        prompts = ("vocals",)
+
+        def process(self, window, prompts):
+            return np.zeros((1, window.shape[0], 1, 10), np.float32)
+
+    eng = Engine(Short(), isolate("vocals"), EngineConfig(source_rate=48000, channels=1))
+    process_array(eng, np.zeros((4800, 1), np.float32))
+    assert "returned shape" in eng.counters.last_error
