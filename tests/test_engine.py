@@ -231,3 +231,47 @@ def test_contract_violation_in_windowed_plugin_is_a_clear_error():
     eng = Engine(Short(), isolate("vocals"), EngineConfig(source_rate=48000, channels=1))
     process_array(eng, np.zeros((4800, 1), np.float32))
     assert "returned shape" in eng.counters.last_error
+
+
+class StatefulIdentity(Separator):
+    """Stateful: sees only the new hop, returns it for every prompt."""
+
+    name = "stateful-identity"
+    prompts = ("vocals", "drums", "bass", "other")
+
+    def process(self, window, prompts):
+        return np.broadcast_to(window[None], (len(prompts), *window.shape)).copy()
+
+
+@pytest.mark.parametrize("plugin_cls", [Identity, StatefulIdentity])
+def test_prompt_switches_are_seamless(plugin_cls):
+    """Every identity stem is the input, so isolating one stem or another must give the
+    input back at every sample, also while prompts switch (the leaving stem is still
+    computed while it ramps out, the new one from the hop its ramp starts)."""
+    sr = 48000
+    x = tones(sr, 1.0, [310.0, 1234.0], 2, amp=0.3)
+    eng = Engine(plugin_cls(), isolate("vocals"), EngineConfig(source_rate=sr, channels=2, hop_samples=256))
+    B = eng.block
+    x = x[: len(x) // B * B]
+    y = np.zeros_like(x)
+    # (two identity stems isolated together would play the input twice: switch one at a time)
+    switches = {10: ["drums"], 13: ["bass"], 14: ["vocals"], 15: ["other"], 30: ["drums"], 31: ["bass"]}
+    for n, i in enumerate(range(0, len(x), B)):
+        if n in switches:
+            eng.mix.post(MixChange("prompts", switches[n]))
+        eng.push(x[i : i + B])
+        y[i : i + B] = eng.pull(B)
+    L = eng.latency_samples
+    np.testing.assert_allclose(y[L:], x[: len(x) - L], atol=2e-6)
+    assert eng.prompts == ["bass"]
+
+
+def test_bad_changes_are_refused_and_the_audio_goes_on():
+    x = tones(48000, 0.5, [440.0], 1)
+    eng = Engine(Identity(), isolate("vocals"), EngineConfig(source_rate=48000, channels=1))
+    for c in (MixChange("gain_db", "loud", "vocals"), MixChange("prompts", ["nosuch"]), MixChange("frobnicate", 1),
+              MixChange("gain_db", float("nan"), "vocals"), MixChange("mute", True, "nosuch")):
+        eng.mix.post(c)
+    y = process_array(eng, x)
+    assert eng.counters.rejected_changes == 5
+    np.testing.assert_allclose(y, x, atol=1e-6)

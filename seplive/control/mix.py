@@ -23,20 +23,28 @@ def db_to_gain(db: float) -> float:
 
 @dataclass
 class MixChange:
-    """One change to the mix; ``kind`` names the field, ``stem`` the stem where it applies.
+    """One change to the mix; ``kind`` names what changes, ``stem`` where it applies.
 
     kinds: ``gain_db`` (value dB), ``mute`` / ``solo`` (value bool), ``master_db``,
-    ``wet`` (0..1), ``bypass`` (bool).
+    ``wet`` (0..1), ``bypass`` (bool), ``prompts`` (value: the list of selected stems),
+    ``toggle_prompt`` (stem: add it to or remove it from the selection).
     """
 
     kind: str
-    value: float | bool
+    value: object = None
     stem: str | None = None
+
+
+KINDS = ("gain_db", "mute", "solo", "master_db", "wet", "bypass", "prompts", "toggle_prompt")
 
 
 @dataclass
 class MixSettings:
-    """Static description of a mix (what the CLI and presets produce)."""
+    """Static description of a mix (what the CLI and presets produce).
+
+    ``stems`` is the selection: the stems the model computes and the mix addresses by
+    name.  Stems outside it are part of ``rest``.
+    """
 
     stems: list[str]
     gain_db: dict[str, float] = field(default_factory=dict)
@@ -68,69 +76,107 @@ class MixSettings:
         settings.mute.update(mute)
         return settings
 
-    def linear_gains(self) -> np.ndarray:
-        """Gains of ``stems + [rest]`` as linear factors (solo and mute resolved)."""
-        names = [*self.stems, REST]
-        out = np.empty(len(names), dtype=np.float32)
-        for i, name in enumerate(names):
-            audible = name not in self.mute and (not self.solo or name in self.solo)
-            out[i] = db_to_gain(self.gain_db.get(name, 0.0)) if audible else 0.0
-        return out
+    def gain(self, name: str) -> float:
+        """Linear gain of a selected stem or ``rest``, mute and solo resolved."""
+        audible = name not in self.mute and (not self.solo or name in self.solo)
+        return db_to_gain(self.gain_db.get(name, 0.0)) if audible else 0.0
+
+    def apply(self, change: MixChange) -> None:
+        """Apply one change; raises ValueError for an unknown kind or a bad value."""
+        k, v = change.kind, change.value
+        if k == "gain_db":
+            db = float(v)
+            if math.isnan(db):
+                raise ValueError("gain is NaN")
+            self.gain_db[change.stem] = max(-120.0, min(24.0, db))
+        elif k == "mute":
+            (self.mute.add if v else self.mute.discard)(change.stem)
+        elif k == "solo":
+            (self.solo.add if v else self.solo.discard)(change.stem)
+        elif k == "master_db":
+            db = float(v)
+            if math.isnan(db):
+                raise ValueError("master gain is NaN")
+            self.master_db = max(-120.0, min(24.0, db))
+        elif k == "wet":
+            w = float(v)
+            if math.isnan(w):
+                raise ValueError("wet is NaN")
+            self.wet = min(max(w, 0.0), 1.0)
+        elif k == "bypass":
+            self.bypass = bool(v)
+        elif k == "prompts":
+            names = [str(p) for p in v]
+            self.stems = [p for i, p in enumerate(names) if p != REST and p not in names[:i]]
+        elif k == "toggle_prompt":
+            if change.stem in self.stems:
+                self.stems.remove(change.stem)
+            else:
+                self.stems.append(change.stem)
+        else:
+            raise ValueError(f"unknown mix change {k!r}")
 
 
 class MixState:
-    """The mix the worker plays, with thread-safe changes and per-sample ramps."""
+    """The gains the worker plays, one row per stem of the model's vocabulary.
 
-    def __init__(self, settings: MixSettings, ramp_samples: int) -> None:
+    Rows: every vocabulary stem, then ``rest``, ``wet``, ``master``.  A stem outside the
+    selection follows ``rest`` (its sound is part of rest).  Target changes turn into
+    linear per-sample ramps of ``ramp_samples``.  Changes posted from any thread wait in
+    a queue until the worker takes them (``deque`` appends are atomic: no locks).
+    """
+
+    def __init__(self, settings: MixSettings, vocabulary: list[str], ramp_samples: int) -> None:
         self.settings = settings
+        self.vocabulary = list(vocabulary)
+        self.index = {name: i for i, name in enumerate(self.vocabulary)}
+        self.rest_row = len(self.vocabulary)
         self.ramp_samples = max(int(ramp_samples), 1)
         self._pending: collections.deque[MixChange] = collections.deque()
         self._current = self._targets()
         self._target = self._current.copy()
         self._ramp_left = 0
         self._step = np.zeros_like(self._current)
+        self._dirty = False
         self.changes_applied = 0
 
     # -- from any thread -------------------------------------------------------------
     def post(self, change: MixChange) -> None:
-        """Queue a change; deque.append is atomic, so this never blocks the worker."""
         self._pending.append(change)
 
     # -- worker side -----------------------------------------------------------------
-    def _targets(self) -> np.ndarray:
-        """[stem gains..., rest gain, wet, master] as linear factors."""
-        s = self.settings
-        wet = 0.0 if s.bypass else float(np.clip(s.wet, 0.0, 1.0))
-        return np.concatenate([s.linear_gains(), [wet, db_to_gain(s.master_db)]]).astype(np.float32)
-
-    def _apply(self, change: MixChange) -> None:
-        s = self.settings
-        if change.kind == "gain_db":
-            s.gain_db[change.stem] = float(change.value)
-        elif change.kind == "mute":
-            (s.mute.add if change.value else s.mute.discard)(change.stem)
-        elif change.kind == "solo":
-            (s.solo.add if change.value else s.solo.discard)(change.stem)
-        elif change.kind == "master_db":
-            s.master_db = float(change.value)
-        elif change.kind == "wet":
-            s.wet = float(change.value)
-        elif change.kind == "bypass":
-            s.bypass = bool(change.value)
-        else:
-            raise ValueError(f"unknown mix change {change.kind!r}")
-
-    def block_gains(self, n: int) -> np.ndarray:
-        """Gains for the next ``n`` output samples: ``(n_stems + 3, n)`` or ``(n_stems + 3, 1)``.
-
-        Rows: each stem, rest, wet, master.  A column of shape 1 means constant.
-        """
-        changed = False
+    def take_pending(self) -> list[MixChange]:
+        out = []
         while self._pending:
-            self._apply(self._pending.popleft())
-            self.changes_applied += 1
-            changed = True
-        if changed:
+            out.append(self._pending.popleft())
+        return out
+
+    def apply(self, change: MixChange) -> None:
+        self.settings.apply(change)
+        self.changes_applied += 1
+        self._dirty = True
+
+    def _targets(self) -> np.ndarray:
+        s = self.settings
+        rest = s.gain(REST)
+        rows = [s.gain(n) if n in s.stems else rest for n in self.vocabulary]
+        wet = 0.0 if s.bypass else float(np.clip(s.wet, 0.0, 1.0))
+        return np.array([*rows, rest, wet, db_to_gain(s.master_db)], dtype=np.float32)
+
+    @property
+    def current(self) -> np.ndarray:
+        """Gains at the end of the last block handed out."""
+        return self._current
+
+    @property
+    def target(self) -> np.ndarray:
+        """Where the ramps are heading."""
+        return self._target
+
+    def gains(self, n: int) -> np.ndarray:
+        """Gains for the next ``n`` samples: ``(rows, n)``, or ``(rows, 1)`` when constant."""
+        if self._dirty:
+            self._dirty = False
             target = self._targets()
             if not np.array_equal(target, self._target):
                 self._target = target

@@ -28,13 +28,15 @@ grows.
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..control.mix import MixSettings, MixState
+from ..control.mix import KINDS, MixChange, MixSettings, MixState
+from ..models.prompts import REST
 from ..models.base import Separator, SeparatorError
 from .fifo import IndexedFifo
 from .resample import StreamResampler
@@ -75,6 +77,7 @@ class EngineCounters:
     plugin_errors: int = 0
     underflows: int = 0
     nonfinite_blocks: int = 0
+    rejected_changes: int = 0
     bypassed: bool = False
     last_error: str = ""
     error_kinds: dict[str, int] = field(default_factory=dict)
@@ -98,7 +101,7 @@ class Engine:
             plugin.check_prompts([stem])
         if not mix.stems:
             raise SeparatorError("no stems selected: give --prompts or --mute")
-        self.prompts = list(mix.stems)
+        self.vocabulary = list(dict.fromkeys(plugin.prompts))
 
         # -- windowing -------------------------------------------------------------------
         hop = int(cfg.hop_samples or plugin.default_hop_samples)
@@ -152,14 +155,17 @@ class Engine:
         self.stem_delay = stem_delay_model * self.out_rate // self.model_rate
 
         self.block = int(cfg.block_samples or max(1, round(hop * self.source_rate / self.model_rate)))
-        n_stems = len(self.prompts)
-        self._zch = n_stems * self.channels + 1  # stems + the wet envelope
+        # the model-domain mix travels to the output rate as C + 1 channels: the stem part
+        # of the mix, and the gain the dry input gets (see _finalise)
+        self._zch = self.channels + 1
         self.slack = self._simulate_slack()
         self.compute_budget = int(math.ceil(cfg.compute_budget_hops * hop * self.out_rate / self.model_rate))
         self.latency_samples = self.stem_delay + self.slack + self.compute_budget
 
         # -- state -----------------------------------------------------------------------
-        self.mix = MixState(mix, ramp_samples=round(cfg.ramp_ms * self.out_rate / 1000.0))
+        self.mix = MixState(mix, self.vocabulary, ramp_samples=round(cfg.ramp_ms * self.model_rate / 1000.0))
+        # a stem leaving the selection is still computed while it fades out
+        self._linger_hops = int(math.ceil((self.mix.ramp_samples + self.crossfade) / hop)) + 1
         self.counters = EngineCounters()
         self._fade_in = (np.sin(0.5 * np.pi * (np.arange(self.crossfade) + 0.5) / max(self.crossfade, 1)) ** 2).astype(
             np.float32
@@ -181,7 +187,12 @@ class Engine:
         self._z = IndexedFifo(self._zch, capacity=4 * (self.slack + self.compute_budget + self.block) + 4096)
         self._next_submit = 0  # next hop whose window is submitted
         self._next_final = 0  # next hop to finalise
-        self._tail: np.ndarray | None = np.zeros((self.crossfade, len(self.prompts), self.channels), np.float32)
+        self._tail: tuple[np.ndarray, tuple[str, ...]] | None = (
+            np.zeros((self.crossfade, 0, self.channels), np.float32),
+            (),
+        )
+        self._scheduled: list[tuple[int, MixChange]] = []
+        self._last_selected = {p: 0 for p in self.mix.settings.stems}
         self._out_pos = 0  # absolute index of the next output sample
         self._in_pos = 0
         if getattr(self, "_runner", None) is not None:
@@ -196,6 +207,11 @@ class Engine:
         self._runner.close()
 
     # -- introspection -------------------------------------------------------------------
+    @property
+    def prompts(self) -> list[str]:
+        """The current selection."""
+        return list(self.mix.settings.stems)
+
     @property
     def compute_stats(self):
         return self._runner.stats
@@ -232,11 +248,11 @@ class Engine:
                 flat = flat[:, : self.channels]
         return np.ascontiguousarray(flat.transpose(2, 0, 1))
 
-    def _compute(self, window: np.ndarray) -> np.ndarray:
-        out = self.plugin.process(self._group(window), self.prompts)
+    def _compute(self, job: Job) -> tuple[np.ndarray, tuple[str, ...]]:
+        out = self.plugin.process(self._group(job.window), list(job.prompts))
         out = np.asarray(out, dtype=np.float32)
         want = self.hop + (self.crossfade if self.windowed else 0)
-        p, g, c = len(self.prompts), self.groups, self.model_channels
+        p, g, c = len(job.prompts), self.groups, self.model_channels
         if out.ndim != 4 or out.shape[:3] != (p, g, c) or out.shape[3] < want or (
             not self.windowed and out.shape[3] != self.hop
         ):
@@ -244,7 +260,7 @@ class Engine:
                 f"model '{self.plugin.name}' returned shape {out.shape}, expected ({p}, {g}, {c}, "
                 f"{'>=' if self.windowed else ''}{want})"
             )
-        return self._ungroup(out[..., -want:])
+        return self._ungroup(out[..., -want:]), job.prompts
 
     # -- streaming -----------------------------------------------------------------------
     def _hop_window_bounds(self, hop: int) -> tuple[int, int]:
@@ -260,6 +276,7 @@ class Engine:
         self._dry.push(block)
         self._in_pos += len(block)
         self._mfifo.push(self._in_rs.process(block))
+        self._take_changes()
         while True:
             lo, hi = self._hop_window_bounds(self._next_submit)
             if self._mfifo.end < hi:
@@ -268,20 +285,89 @@ class Engine:
                 self._next_submit += 1
                 continue
             window = self._mfifo.read(lo, hi - lo)
-            self._runner.submit(Job(self._next_submit, window))
+            self._runner.submit(Job(self._next_submit, window, self._job_prompts(self._next_submit)))
             self._next_submit += 1
             self._mfifo.discard_before(self._hop_window_bounds(self._next_submit)[0])
         self._finalise_ready()
+
+    def _take_changes(self) -> None:
+        """Stamp queued mix changes with the next hop: they take effect from that hop on,
+        so a new prompt is computed from the very hop its gain starts to ramp in."""
+        for change in self.mix.take_pending():
+            try:
+                if change.kind == "prompts" or change.kind == "toggle_prompt":
+                    names = list(change.value) if change.kind == "prompts" else [change.stem]
+                    self.plugin.check_prompts([n for n in names if n != REST])
+                elif change.stem is not None and change.stem != REST:
+                    self.plugin.check_prompts([change.stem])
+                if change.kind not in KINDS:
+                    raise ValueError(f"unknown mix change {change.kind!r}")
+                copy.deepcopy(self.mix.settings).apply(change)  # refuse bad values here, not mid-hop
+            except (SeparatorError, ValueError, TypeError) as exc:
+                self.counters.rejected_changes += 1
+                log.warning("mix change ignored: %s", exc)
+                continue
+            self._scheduled.append((self._next_submit, change))
+            if change.kind in ("prompts", "toggle_prompt"):
+                self._selection_after(change)
+
+    def _selection_after(self, change: MixChange) -> None:
+        probe = MixSettings(stems=list(self._pending_selection()))
+        probe.apply(change)
+        self._future_selection = probe.stems
+
+    def _pending_selection(self) -> list[str]:
+        return getattr(self, "_future_selection", None) or list(self.mix.settings.stems)
+
+    def _job_prompts(self, hop: int) -> tuple[str, ...]:
+        """The selection, plus stems that left it recently and are still fading out."""
+        selection = self._pending_selection()
+        for p in selection:
+            self._last_selected[p] = hop
+        keep = {p for p, last in self._last_selected.items() if hop - last <= self._linger_hops}
+        # and any stem whose gain still differs from rest's (a ramp restarted by a newer change)
+        m = self.mix
+        for cur in (m.current, m.target):
+            coef = np.abs(cur[: m.rest_row] - cur[m.rest_row]) > 1e-7
+            keep.update(self.vocabulary[i] for i in np.nonzero(coef)[0])
+        for p in [p for p in self._last_selected if p not in keep]:
+            del self._last_selected[p]
+        return tuple(p for p in self.vocabulary if p in keep)
 
     def _finalise_ready(self) -> None:
         while self._next_final < self._next_submit and self._next_final in self._runner.results:
             self._finalise(self._next_final, self._runner.take(self._next_final))
 
+    def _contribution(self, stems: np.ndarray, prompts: tuple[str, ...], g: np.ndarray) -> np.ndarray:
+        """Stem part of the mix: sum over stems of (gain - rest gain) x stem.
+
+        ``stems`` (n, P, C); ``g`` (rows, n) or (rows, 1).  Since rest = dry - selected
+        stems, the whole mix is this plus rest gain x dry (added at the output rate).
+        """
+        if not prompts:
+            return np.zeros((len(stems), self.channels), np.float32)
+        rows = [self.mix.index[p] for p in prompts]
+        coef = g[rows] - g[self.mix.rest_row]  # (P, n|1)
+        return np.einsum("npc,pn->nc", stems, np.broadcast_to(coef, (len(prompts), len(stems))))
+
     def _finalise(self, hop: int, result) -> None:
-        """Emit model-domain samples ``[hop*H - X, (hop+1)*H - X)`` to the out resampler."""
-        H, X = self.hop, self.crossfade
-        P, C = len(self.prompts), self.channels
-        ok = isinstance(result, np.ndarray)
+        """Emit model-domain samples ``[hop*H - X, (hop+1)*H - X)`` to the out resampler,
+        already mixed: channels ``[stem part of the mix (C), gain of the dry input]``."""
+        H, X, C = self.hop, self.crossfade, self.channels
+        # the first X samples still belong to the previous hop (its tail): changes made for
+        # this hop start ramping where this hop's own samples start
+        g_before = self.mix.gains(X)
+        for change in [c for h, c in self._scheduled if h <= hop]:
+            self.mix.apply(change)
+        self._scheduled = [(h, c) for h, c in self._scheduled if h > hop]
+        if self._scheduled == [] and hasattr(self, "_future_selection"):
+            del self._future_selection
+        g_after = self.mix.gains(H - X)
+        if g_before.shape[1] == 1 and g_after.shape[1] == 1 and np.array_equal(g_before, g_after):
+            g = g_before
+        else:
+            g = np.concatenate([np.broadcast_to(g_before, (len(g_before), X)), np.broadcast_to(g_after, (len(g_after), H - X))], axis=1)
+        ok = isinstance(result, tuple)
         if result is None:
             self.counters.deadline_misses += 1
         elif not ok:
@@ -289,34 +375,44 @@ class Engine:
         if ok:
             self._consecutive_failures = 0
         self.counters.hops += 1
-        chunk = np.zeros((H, P, C), np.float32)
+
+        def gs(a: int, b: int) -> np.ndarray:
+            return g if g.shape[1] == 1 else g[:, a:b]
+
+        part = np.zeros((H, C), np.float32)
         env = np.zeros(H, np.float32)
         tail_prev = self._tail
         if ok:
-            head, body = (result[:X], result[X:]) if self.windowed else (None, result)
+            stems, prompts = result
+            head, body = (stems[:X], stems[X:]) if self.windowed else (None, stems)
             # body covers [hop*H, (hop+1)*H): its first H - X samples are emitted now
-            chunk[X:] = body[: H - X]
+            part[X:] = self._contribution(body[: H - X], prompts, gs(X, H))
             env[X:] = 1.0
             if tail_prev is not None:
+                a_tail = self._contribution(tail_prev[0], tail_prev[1], gs(0, X))
                 if head is not None:
-                    chunk[:X] = tail_prev * self._fade_out[:, None, None] + head * self._fade_in[:, None, None]
+                    a_head = self._contribution(head, prompts, gs(0, X))
+                    part[:X] = a_tail * self._fade_out[:, None] + a_head * self._fade_in[:, None]
                 else:
-                    chunk[:X] = tail_prev
+                    part[:X] = a_tail
                 env[:X] = 1.0
             elif head is not None:
-                chunk[:X] = head
+                part[:X] = self._contribution(head, prompts, gs(0, X))
                 env[:X] = self._fade_in
             else:  # stateful model back after a miss: fade in over the body's start
                 env[X : 2 * X] = self._fade_in
-            self._tail = body[H - X :] if X else np.zeros((0, P, C), np.float32)
+            self._tail = (body[H - X :], prompts)
         else:
             if tail_prev is not None:
-                chunk[:X] = tail_prev
+                part[:X] = self._contribution(tail_prev[0], tail_prev[1], gs(0, X))
                 env[:X] = self._fade_out
             self._tail = None
-        z = np.empty((H, self._zch), np.float32)
-        z[:, :-1] = chunk.reshape(H, P * C)
-        z[:, -1] = env
+        P = len(self.vocabulary)
+        g_rest, g_wet, g_master = g[P], g[P + 1], g[P + 2]
+        w = env * g_wet
+        z = np.empty((H, C + 1), np.float32)
+        z[:, :C] = (g_master * w)[:, None] * part
+        z[:, C] = g_master * (1.0 - w + w * g_rest)
         self._z.push(self._out_rs.process(z))
         self._next_final = hop + 1
 
@@ -353,24 +449,13 @@ class Engine:
             self.counters.underflows += 1
         zlo = t - self.slack - self.compute_budget
         z = self._z.read(zlo, frames)
+        if self._z.end < zlo + frames:  # never computed (underflow): play dry there
+            z[max(self._z.end - zlo, 0) :, self.channels] = 1.0
         dry = self._dry.read(t - self.latency_samples, frames)
         self._z.discard_before(zlo + frames)
         self._dry.discard_before(t - self.latency_samples + frames)
         self._out_pos += frames
-        return self._mix(z, dry)
-
-    def _mix(self, z: np.ndarray, dry: np.ndarray) -> np.ndarray:
-        n = len(dry)
-        P, C = len(self.prompts), self.channels
-        stems = z[:, :-1].reshape(n, P, C)
-        env = np.clip(z[:, -1], 0.0, 1.0)
-        g = self.mix.block_gains(n)  # (P + 3, n or 1): stems, rest, wet, master
-        g_stems = g[:P].T[:, :, None]  # (n|1, P, 1)
-        g_rest, g_wet, g_master = g[P][:, None], g[P + 1][:, None], g[P + 2][:, None]
-        selected = stems.sum(axis=1)
-        wet = (stems * g_stems).sum(axis=1) + g_rest * (dry - selected)
-        w = env[:, None] * g_wet
-        return g_master * (dry + w * (wet - dry))
+        return z[:, : self.channels] + z[:, self.channels :] * dry
 
     # -- latency ---------------------------------------------------------------------------
     def _simulate_slack(self) -> int:

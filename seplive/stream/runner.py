@@ -43,11 +43,14 @@ class ComputeStats:
 
 
 class Job:
-    __slots__ = ("hop", "window")
+    """One hop to compute: its index, its input window, the prompts to separate."""
 
-    def __init__(self, hop: int, window: np.ndarray) -> None:
+    __slots__ = ("hop", "window", "prompts")
+
+    def __init__(self, hop: int, window: np.ndarray, prompts: tuple[str, ...] = ()) -> None:
         self.hop = hop
         self.window = window
+        self.prompts = prompts
 
 
 class InlineRunner:
@@ -55,21 +58,21 @@ class InlineRunner:
 
     threaded = False
 
-    def __init__(self, compute: Callable[[np.ndarray], np.ndarray], skip_stale: bool) -> None:
+    def __init__(self, compute: Callable[[Job], object], skip_stale: bool) -> None:
         self._compute = compute
-        self.results: dict[int, np.ndarray | BaseException] = {}
+        self.results: dict[int, object] = {}
         self.stats = ComputeStats()
         self.skipped = 0
 
     def submit(self, job: Job) -> None:
         t0 = time.perf_counter()
         try:
-            self.results[job.hop] = self._compute(job.window)
+            self.results[job.hop] = self._compute(job)
         except Exception as exc:  # the engine turns this into a dry hop
             self.results[job.hop] = exc
         self.stats.add(time.perf_counter() - t0)
 
-    def take(self, hop: int) -> np.ndarray | BaseException | None:
+    def take(self, hop: int) -> object | None:
         return self.results.pop(hop, None)
 
     def drop_before(self, hop: int) -> None:
@@ -87,7 +90,7 @@ class ThreadedRunner(InlineRunner):
 
     def __init__(
         self,
-        compute: Callable[[np.ndarray], np.ndarray],
+        compute: Callable[[Job], object],
         skip_stale: bool,
         on_skip: Callable[[], None] | None = None,
     ) -> None:
@@ -122,7 +125,7 @@ class ThreadedRunner(InlineRunner):
                 job = self._jobs.popleft()
             t0 = time.perf_counter()
             try:
-                result: np.ndarray | BaseException = self._compute(job.window)
+                result: object = self._compute(job)
             except Exception as exc:
                 result = exc
             self.stats.add(time.perf_counter() - t0)
