@@ -57,6 +57,9 @@ class SessionConfig:
     align: bool = False
     report: str | None = None
     plugin: Separator | None = None  # an already-built plugin (Python API, tests)
+    #: live controls (OSC, MIDI...): objects with start(session) and stop(); started
+    #: before the first block, stopped after the last, whatever ends the run
+    controls: list[Any] = field(default_factory=list)
 
 
 class Session:
@@ -122,6 +125,27 @@ class Session:
         self.frames_out = 0
         self.wall_s = 0.0
 
+    def post(self, change) -> None:
+        """Send a :class:`seplive.control.mix.MixChange` to the running mix (any thread)."""
+        self.engine.mix.post(change)
+
+    def status(self) -> dict[str, Any]:
+        """A snapshot of live counters for status views and OSC pushes (any thread)."""
+        eng = self.engine
+        c = eng.counters
+        st = eng.compute_stats
+        audio_s = self.frames_in / self.source.sample_rate
+        return {
+            "latency_ms": 1000.0 * eng.latency_samples / self.source.sample_rate,
+            "deadline_misses": c.deadline_misses,
+            "xruns": 0,
+            "rtf": st.total_s / audio_s if audio_s else 0.0,
+            "compute_ms_p50": st.percentile_ms(50),
+            "compute_ms_p99": st.percentile_ms(99),
+            "meters": dict(eng.meters),
+            "prompts": eng.prompts,
+        }
+
     def stop(self, reason: str = "stopped") -> None:
         """Ask the run loop to finish after the current block (thread-safe)."""
         self.stop_reason = self.stop_reason or reason
@@ -141,7 +165,11 @@ class Session:
         tail = eng.latency_samples if cfg.align else 0
         ok = False
         t0 = time.perf_counter()
+        started = []
         try:
+            for control in cfg.controls:
+                control.start(self)
+                started.append(control)
             n = 0
             while not self._stop.is_set():
                 want = int(min(block, limit - self.frames_in))
@@ -178,6 +206,11 @@ class Session:
             ok = True
         finally:
             self.wall_s = time.perf_counter() - t0
+            for control in reversed(started):
+                try:
+                    control.stop()
+                except Exception as exc:  # a control failing to stop must not lose the output
+                    log.warning("stopping %s failed: %s", type(control).__name__, exc)
             eng.close()
             self.source.close()
             if self.sink is not None:

@@ -167,6 +167,10 @@ class Engine:
         # a stem leaving the selection is still computed while it fades out
         self._linger_hops = int(math.ceil((self.mix.ramp_samples + self.crossfade) / hop)) + 1
         self.counters = EngineCounters()
+        #: latest levels, linear peak and RMS per hop/block: {"input": (peak, rms),
+        #: "output": ..., "<stem>": ...}; written by the worker, read by anyone (a dict
+        #: swap is atomic, so readers see a whole snapshot)
+        self.meters: dict[str, tuple[float, float]] = {}
         self._fade_in = (np.sin(0.5 * np.pi * (np.arange(self.crossfade) + 0.5) / max(self.crossfade, 1)) ** 2).astype(
             np.float32
         )
@@ -274,6 +278,7 @@ class Engine:
             block = np.nan_to_num(block, nan=0.0, posinf=0.0, neginf=0.0)
         block = np.clip(block, -4.0, 4.0, dtype=np.float32) if np.abs(block).max(initial=0.0) > 4.0 else block
         self._dry.push(block)
+        self._meter("input", block)
         self._in_pos += len(block)
         self._mfifo.push(self._in_rs.process(block))
         self._take_changes()
@@ -385,6 +390,7 @@ class Engine:
         if ok:
             stems, prompts = result
             head, body = (stems[:X], stems[X:]) if self.windowed else (None, stems)
+            self._meter_stems(body, prompts)
             # body covers [hop*H, (hop+1)*H): its first H - X samples are emitted now
             part[X:] = self._contribution(body[: H - X], prompts, gs(X, H))
             env[X:] = 1.0
@@ -415,6 +421,22 @@ class Engine:
         z[:, C] = g_master * (1.0 - w + w * g_rest)
         self._z.push(self._out_rs.process(z))
         self._next_final = hop + 1
+
+    def _meter_stems(self, body: np.ndarray, prompts: tuple[str, ...]) -> None:
+        if not len(body):
+            return
+        peak = np.abs(body).max(axis=(0, 2))
+        rms = np.sqrt(np.mean(np.square(body), axis=(0, 2)))
+        meters = dict(self.meters)
+        for i, p in enumerate(prompts):
+            meters[p] = (float(peak[i]), float(rms[i]))
+        self.meters = meters
+
+    def _meter(self, name: str, x: np.ndarray) -> None:
+        if len(x):
+            meters = dict(self.meters)
+            meters[name] = (float(np.abs(x).max()), float(np.sqrt(np.mean(np.square(x)))))
+            self.meters = meters
 
     def _note_failure(self, exc: BaseException) -> None:
         c = self.counters
@@ -455,7 +477,9 @@ class Engine:
         self._z.discard_before(zlo + frames)
         self._dry.discard_before(t - self.latency_samples + frames)
         self._out_pos += frames
-        return z[:, : self.channels] + z[:, self.channels :] * dry
+        out = z[:, : self.channels] + z[:, self.channels :] * dry
+        self._meter("output", out)
+        return out
 
     # -- latency ---------------------------------------------------------------------------
     def _simulate_slack(self) -> int:
