@@ -9,7 +9,7 @@ import sys
 
 from . import __version__
 
-SUBCOMMANDS = ("run", "models", "demo")
+SUBCOMMANDS = ("run", "models", "demo", "devices")
 
 
 class CliError(Exception):
@@ -49,10 +49,24 @@ def _literal(value: str) -> object:
 
 def _add_run_args(p: argparse.ArgumentParser) -> None:
     io = p.add_argument_group("input and output")
-    io.add_argument("-i", "--input", required=True, help="audio file to read (wav, flac, ogg, ...)")
-    io.add_argument("-o", "--output", help="audio file to write (same rate and channels as the input)")
+    io.add_argument(
+        "-i", "--input", required=True,
+        help="an audio file (wav, flac, ogg...) or a device: default/mic, loopback (what the system plays),"
+        " a device number or name (see 'seplive devices'), a PulseAudio source name",
+    )
+    io.add_argument(
+        "-o", "--output", action="append", default=[],
+        help="an audio file or a device (default, a number, a name, a PulseAudio sink); repeat to play and record."
+        " Default for a device input: the default output",
+    )
     io.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this much input")
     io.add_argument("--realtime", action="store_true", help="pace file input to the clock, as a live source is")
+    dev = p.add_argument_group("devices")
+    dev.add_argument("--rate", type=int, help="device sample rate (default: the model's, else 48000)")
+    dev.add_argument("--channels", type=int, help="input channels to capture (default: 2, or 1 for a mono device)")
+    dev.add_argument("--device-block", type=int, default=512, metavar="FRAMES", help="device block size (default 512)")
+    dev.add_argument("--device-latency", default="high", help="PortAudio latency: high, low or seconds (default high)")
+    dev.add_argument("--allow-feedback", action="store_true", help="allow capturing the device being played to")
     io.add_argument(
         "--align",
         action="store_true",
@@ -95,6 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_args(run)
     models = sub.add_parser("models", help="list the separation plugins")
     models.add_argument("--json", action="store_true")
+    devices = sub.add_parser("devices", help="list audio devices, defaults and loopback candidates")
+    devices.add_argument("--json", action="store_true")
     demo = sub.add_parser("demo", help="make a short song and run it through the live engine (no sound card needed)")
     demo.add_argument("--out", default="seplive-demo", help="folder for the files (default: ./seplive-demo)")
     demo.add_argument("-q", "--quiet", action="store_true")
@@ -120,7 +136,7 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from .session import Session, SessionConfig
+    from .session import Session, SessionConfig, is_file_spec
 
     options: dict[str, object] = {}
     for item in args.model_opt:
@@ -131,9 +147,21 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.device != "cpu":
         options["device"] = args.device
     gains = dict(_gain(g) for g in args.gain)
+    outputs = list(args.output)
+    try:
+        latency: float | str = float(args.device_latency)
+    except ValueError:
+        latency = args.device_latency
+    if not outputs and not is_file_spec(args.input):
+        outputs = ["default"]
     cfg = SessionConfig(
         input=args.input,
-        output=args.output,
+        outputs=outputs,
+        rate=args.rate,
+        channels=args.channels,
+        device_block=args.device_block,
+        device_latency=latency,
+        allow_feedback=args.allow_feedback,
         model=args.model,
         model_options=options,
         prompts=list(args.prompts),
@@ -159,9 +187,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     eng = session.engine
     if not args.quiet:
         print(
-            f"seplive: {cfg.input} -> {cfg.output or '(no output)'} | model {session.plugin.name} @ {eng.model_rate} Hz"
-            f" | stems {' '.join(eng.prompts)} | hop {eng.hop} | latency {eng.latency_samples} samples"
-            f" ({1000 * eng.latency_samples / session.source.sample_rate:.1f} ms)",
+            f"seplive: {session.input_description} -> {', '.join(session.output_descriptions) or '(no output)'} | model {session.plugin.name} @ {eng.model_rate} Hz"
+            f" | stems {' '.join(eng.prompts)} | hop {eng.hop} | latency {session.latency_samples} samples"
+            f" ({1000 * session.latency_samples / session.source.sample_rate:.1f} ms)",
             file=sys.stderr,
         )
     report = session.run()
@@ -172,6 +200,29 @@ def _cmd_run(args: argparse.Namespace) -> int:
             f" {report['hop_ms']:.1f} ms hop (rtf {report['rtf']:.3f}); deadline misses {report['deadline_misses']}",
             file=sys.stderr,
         )
+    return 0
+
+
+def _cmd_devices(args: argparse.Namespace) -> int:
+    from .stream import devices
+
+    rows = devices.list_devices()
+    loop: dict | str
+    try:
+        choice = devices.find_loopback()
+        loop = {"index": choice.index, "name": choice.name, "description": choice.description, "env": choice.env}
+    except devices.DeviceError as exc:
+        loop = str(exc)
+    if args.json:
+        print(json.dumps({"devices": rows, "loopback": loop}, indent=2))
+        return 0
+    for d in rows:
+        mark = ("<" if d["default_input"] else " ") + (">" if d["default_output"] else " ")
+        tag = "  [loopback?]" if d["loopback_candidate"] else ""
+        print(f"{mark} {d['index']:>3} {d['name']} ({d['hostapi']}, {d['max_input_channels']} in, "
+              f"{d['max_output_channels']} out, {d['default_samplerate']:.0f} Hz){tag}")
+    print("< default input, > default output")
+    print(f"loopback: {loop['description'] if isinstance(loop, dict) else loop}")
     return 0
 
 
@@ -189,19 +240,27 @@ def main(argv: list[str] | None = None) -> int:
         format="seplive: %(message)s",
     )
     from .models.base import SeparatorError
+    from .stream.devices import DeviceError
     from .stream.files import AudioFileError
 
     try:
         if args.command == "models":
             return _cmd_models(args)
+        if args.command == "devices":
+            return _cmd_devices(args)
         if args.command == "demo":
             from .demo import run_demo
 
             run_demo(args.out, quiet=args.quiet)
             return 0
         return _cmd_run(args)
-    except (CliError, SeparatorError, AudioFileError, ValueError, OSError) as exc:
+    except (CliError, SeparatorError, AudioFileError, DeviceError, ValueError, OSError) as exc:
         print(f"seplive: error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # PortAudio errors: one line, no traceback
+        if type(exc).__name__ != "PortAudioError":
+            raise
+        print(f"seplive: error: audio device: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -24,8 +24,9 @@ from .control.mix import MixSettings
 from .models import registry
 from .models.base import Separator, SeparatorError
 from .models.prompts import REST, canonical
+from .stream.devices import DeviceError
 from .stream.engine import Engine, EngineConfig
-from .stream.files import FileSink, FileSource
+from .stream.files import AUDIO_EXTENSIONS, FileSink, FileSource
 
 log = logging.getLogger("seplive")
 
@@ -34,8 +35,18 @@ log = logging.getLogger("seplive")
 class SessionConfig:
     """Everything one run needs.  Times in ms are converted at the model rate."""
 
+    #: an audio file, or a device: default/mic, loopback, an index, a name (see stream/devices.py)
     input: str
+    #: an audio file or a device; more outputs (play and record) in ``outputs``
     output: str | None = None
+    outputs: list[str] = field(default_factory=list)
+    #: device streams: rate (default: the model's, else 48 kHz), channels, frames per block
+    rate: int | None = None
+    channels: int | None = None
+    device_block: int = 512
+    #: PortAudio latency for device streams: "high", "low" or seconds
+    device_latency: float | str = "high"
+    allow_feedback: bool = False
     model: str = "center"
     model_options: dict[str, Any] = field(default_factory=dict)
     prompts: list[str] = field(default_factory=list)
@@ -62,6 +73,12 @@ class SessionConfig:
     controls: list[Any] = field(default_factory=list)
 
 
+def is_file_spec(spec: str) -> bool:
+    """Files are named by path: an existing file, or a name with an audio extension."""
+    p = Path(spec)
+    return p.is_file() or p.suffix.lower().lstrip(".") in AUDIO_EXTENSIONS or "/" in spec or "\\" in spec
+
+
 class Session:
     """Builds the pieces from a :class:`SessionConfig` and runs them until the input
     ends, ``duration_s`` passes, or :meth:`stop` (SIGINT) is called."""
@@ -71,7 +88,12 @@ class Session:
         self._stop = threading.Event()
         self.stop_reason = ""
         cfg = config
-        self.source = FileSource(cfg.input)
+        self._device_in = None
+        self._device_outs: list = []
+        outputs = [o for o in [cfg.output, *cfg.outputs] if o]
+        self.live = not is_file_spec(cfg.input)
+        if self.live:
+            self._resolve_devices(cfg, outputs)
         self.plugin = cfg.plugin or registry.create(cfg.model, **cfg.model_options)
         prompts = [canonical(p) for p in cfg.prompts]
         mute = [canonical(p) for p in cfg.mute]
@@ -85,6 +107,7 @@ class Session:
         if not [p for p in [*prompts, *mute] if p != REST]:
             raise SeparatorError("nothing to separate: give --prompts and/or --mute")
         self.mix_settings = MixSettings.from_cli(prompts, mute, gains)
+        self.source = self._open_source(cfg) if self.live else FileSource(cfg.input)
         model_rate = self.plugin.sample_rate or self.source.sample_rate
 
         def samples(n: int | None, ms: float | None) -> int | None:
@@ -105,7 +128,7 @@ class Session:
             EngineConfig(
                 source_rate=self.source.sample_rate,
                 channels=self.source.channels,
-                block_samples=cfg.block_samples,
+                block_samples=cfg.block_samples or (cfg.device_block if self.live else None),
                 hop_samples=hop,
                 context_samples=samples(cfg.context_samples, cfg.context_ms),
                 lookahead_samples=samples(cfg.lookahead_samples, cfg.lookahead_ms),
@@ -113,17 +136,38 @@ class Session:
                 compute_budget_hops=cfg.compute_budget_hops,
                 resample_quality=cfg.resample_quality,
                 device=cfg.device,
-                threaded=cfg.realtime,
+                threaded=cfg.realtime or self.live,
             ),
         )
-        self.sink = (
-            FileSink(cfg.output, self.source.sample_rate, self.source.channels, self.source.subtype)
-            if cfg.output
-            else None
-        )
+        self.sinks: list = []
+        try:
+            for spec in outputs:
+                if is_file_spec(spec):
+                    self.sinks.append(FileSink(spec, self.source.sample_rate, self.source.channels, self.source.subtype))
+            self._open_device_sinks(cfg)
+        except BaseException:
+            for sink in self.sinks:
+                sink.close(ok=False)
+            self.source.close()
+            raise
+        self.xruns = 0
+        self._stats_actions: list = []
         self.frames_in = 0
         self.frames_out = 0
         self.wall_s = 0.0
+
+    @property
+    def latency_samples(self) -> int:
+        """Input to output, sound card included, in source-rate samples."""
+        return self.engine.latency_samples + self.device_latency_samples
+
+    @property
+    def input_description(self) -> str:
+        return self._device_in.description if self._device_in else str(self.config.input)
+
+    @property
+    def output_descriptions(self) -> list[str]:
+        return [d.choice.description if hasattr(d, "choice") else str(d.path) for d in self.sinks]
 
     def post(self, change) -> None:
         """Send a :class:`seplive.control.mix.MixChange` to the running mix (any thread)."""
@@ -136,9 +180,9 @@ class Session:
         st = eng.compute_stats
         audio_s = self.frames_in / self.source.sample_rate
         return {
-            "latency_ms": 1000.0 * eng.latency_samples / self.source.sample_rate,
+            "latency_ms": 1000.0 * (eng.latency_samples + self.device_latency_samples) / self.source.sample_rate,
             "deadline_misses": c.deadline_misses,
-            "xruns": 0,
+            "xruns": self.xruns,
             "rtf": st.total_s / audio_s if audio_s else 0.0,
             "compute_ms_p50": st.percentile_ms(50),
             "compute_ms_p99": st.percentile_ms(99),
@@ -196,13 +240,16 @@ class Session:
                 if real < block:
                     x = np.concatenate([x, np.zeros((block - real, x.shape[1]), np.float32)])
                 eng.push(x)
-                y = eng.pull(block)[:real]
+                y = eng.pull(block, self._deadline(block))[:real]
                 if skip:
                     cut = min(skip, len(y))
                     y, skip = y[cut:], skip - cut
-                if self.sink is not None and len(y):
-                    self.sink.write(y)
+                if len(y):
+                    for sink in self.sinks:
+                        sink.write(y)
                 self.frames_out += len(y)
+                if self.live and n % 64 == 0:
+                    self._poll_xruns()
             ok = True
         finally:
             self.wall_s = time.perf_counter() - t0
@@ -213,14 +260,99 @@ class Session:
                     log.warning("stopping %s failed: %s", type(control).__name__, exc)
             eng.close()
             self.source.close()
-            if self.sink is not None:
-                self.sink.close(ok=ok)
+            for sink in self.sinks:
+                sink.close(ok=ok)
+            if self.live:
+                self._poll_xruns(final=True)
             if old_handler is not None:
                 signal.signal(signal.SIGINT, old_handler)
         report = self.report()
         if cfg.report:
             Path(cfg.report).write_text(json.dumps(report, indent=2) + "\n")
         return report
+
+    def _deadline(self, block: int) -> float | None:
+        """Live: the model may take until the output buffer would run dry (keeping one
+        block in reserve); files: no waiting (inline) or the pacing clock's own budget."""
+        if not self._device_outs:
+            return None
+        queued = min(d.fill for d in self._device_outs) / self._device_outs[0].device_rate
+        return time.monotonic() + max(0.0, queued - 1.5 * block / self.source.sample_rate)
+
+    # -- devices ---------------------------------------------------------------------------
+    def _resolve_devices(self, cfg: SessionConfig, outputs: list[str]) -> None:
+        from .stream import devices
+
+        devices.refresh()
+        self._device_in = devices.resolve(cfg.input, "input")
+        self._device_out_choices = [devices.resolve(o, "output") for o in outputs if not is_file_spec(o)]
+        if not cfg.allow_feedback:
+            for out in self._device_out_choices:
+                same_sink = self._device_in.pulse_sink is not None and self._device_in.pulse_sink == out.pulse_sink
+                same_device = not self._device_in.env and not out.env and out.index == self._device_in.index and (
+                    cfg.input.strip().lower() == "loopback"
+                )
+                if same_sink or same_device:
+                    what = f"sink '{out.pulse_sink}'" if same_sink else f"device '{out.name}'"
+                    raise DeviceError(
+                        f"the input captures {what}, which is also the output: that would feed back. Play the source into"
+                        " another sink (e.g. pactl load-module module-null-sink sink_name=seplive_in, and pick it in your"
+                        " player), choose --output YOUR_SPEAKERS, or pass --allow-feedback"
+                    )
+        log.info("input: %s", self._device_in.description)
+
+    def _open_source(self, cfg: SessionConfig):
+        from .stream.audio_io import DeviceSource
+
+        choice = self._device_in
+        rate = cfg.rate or self.plugin.sample_rate or 48000
+        channels = cfg.channels or max(1, min(2, choice.channels))
+        return DeviceSource(choice, channels=channels, sample_rate=rate, blocksize=cfg.device_block, latency=cfg.device_latency)
+
+    def _open_device_sinks(self, cfg: SessionConfig) -> None:
+        if not self.live:
+            return
+        from .stream.audio_io import DeviceSink
+
+        for choice in self._device_out_choices:
+            sink = DeviceSink(choice, channels=self.source.channels, sample_rate=self.source.sample_rate,
+                              blocksize=self.engine.block, latency=cfg.device_latency)
+            self.sinks.append(sink)
+            self._device_outs.append(sink)
+
+    def _device_latency_ms(self) -> dict[str, float]:
+        if not self.live:
+            return {}
+        out = self._device_outs[0] if self._device_outs else None
+        return {
+            "device_in_ms": 1000.0 * self.source.latency_s,
+            "device_out_ms": 1000.0 * out.latency_s if out else 0.0,
+            "output_buffer_ms": 1000.0 * out.settled_fill / out.device_rate if out else 0.0,
+        }
+
+    @property
+    def device_latency_samples(self) -> int:
+        """The sound-card part of the latency, in source-rate samples."""
+        ms = self._device_latency_ms()
+        return int(round(sum(ms.values()) * self.source.sample_rate / 1000.0))
+
+    def _poll_xruns(self, final: bool = False) -> None:
+        """Add up rtmixer's over/underflow counts (asked for now, read when answered)."""
+        streams = [self.source, *self._device_outs]
+        still = []
+        for stream, action in self._stats_actions:
+            if action in stream._stream.actions and not final:
+                still.append((stream, action))
+                continue
+            st = action.stats
+            self.xruns += int(st.input_overflows + st.input_underflows + st.output_underflows + st.output_overflows)
+        self._stats_actions = still
+        if not final:
+            for stream in streams:
+                try:
+                    self._stats_actions.append((stream, stream.stats()))
+                except Exception as exc:  # a stream that died cannot answer
+                    log.debug("no stats from %s: %s", stream.path, exc)
 
     def report(self) -> dict[str, Any]:
         eng = self.engine
@@ -246,9 +378,16 @@ class Session:
             "context_samples": eng.context,
             "lookahead_samples": eng.lookahead,
             "crossfade_samples": eng.crossfade,
-            "latency_samples": eng.latency_samples,
-            "latency_ms": 1000.0 * eng.latency_samples / self.source.sample_rate,
-            "latency_breakdown_ms": eng.latency_breakdown(),
+            "latency_samples": eng.latency_samples + self.device_latency_samples,
+            "latency_ms": 1000.0 * (eng.latency_samples + self.device_latency_samples) / self.source.sample_rate,
+            "engine_latency_samples": eng.latency_samples,
+            "latency_breakdown_ms": {**eng.latency_breakdown(), **self._device_latency_ms()},
+            "input_device": self._device_in.description if self._device_in else None,
+            "output_devices": [d.choice.description for d in self._device_outs],
+            "output_files": [str(k.path) for k in self.sinks if isinstance(k, FileSink)],
+            "input_skipped_frames": getattr(self.source, "skipped_frames", 0),
+            "output_drift_corrections": sum(d.drift_corrections for d in self._device_outs),
+            "output_restarts": sum(d.underflow_restarts for d in self._device_outs),
             "aligned_output": self.config.align,
             "realtime": self.config.realtime,
             "frames_in": self.frames_in,
@@ -258,12 +397,12 @@ class Session:
             "hops": c.hops,
             "deadline_misses": c.deadline_misses,
             "skipped_hops": eng._runner.skipped,
-            "xruns": 0,
+            "xruns": self.xruns,
             "underflows": c.underflows,
             "plugin_errors": c.plugin_errors,
             "model_bypassed": c.bypassed,
             "nonfinite_blocks": c.nonfinite_blocks,
-            "clipped_samples": self.sink.clipped if self.sink else 0,
+            "clipped_samples": sum(getattr(k, "clipped", 0) for k in self.sinks),
             "compute_ms_p50": st.percentile_ms(50),
             "compute_ms_p99": st.percentile_ms(99),
             "compute_ms_max": st.max_s * 1e3,

@@ -375,6 +375,7 @@ class Engine:
         ok = isinstance(result, tuple)
         if result is None:
             self.counters.deadline_misses += 1
+            log.debug("deadline miss at hop %d", hop)
         elif not ok:
             self._note_failure(result)
         if ok:
@@ -421,6 +422,7 @@ class Engine:
         z[:, C] = g_master * (1.0 - w + w * g_rest)
         self._z.push(self._out_rs.process(z))
         self._next_final = hop + 1
+        self._runner.first_useful_hop = hop + 1
 
     def _meter_stems(self, body: np.ndarray, prompts: tuple[str, ...]) -> None:
         if not len(body):
@@ -456,13 +458,20 @@ class Engine:
                 self._consecutive_failures,
             )
 
-    def pull(self, frames: int) -> np.ndarray:
-        """Return the next ``(frames, channels)`` output block."""
+    def pull(self, frames: int, deadline: float | None = None) -> np.ndarray:
+        """Return the next ``(frames, channels)`` output block.
+
+        A hop the block needs whose result is not there yet is waited for until
+        ``deadline`` (``time.monotonic()``; live outputs pass the time their buffer runs
+        dry), then played dry and counted as a miss.
+        """
         t = self._out_pos
         need_end = t + frames - self.slack - self.compute_budget
-        # deadline: every hop the output needs now and has not got is played dry
         while self._z.end < need_end and self._next_final < self._next_submit:
-            self._finalise(self._next_final, self._runner.take(self._next_final))
+            hop = self._next_final
+            if deadline is not None and hop not in self._runner.results:
+                self._runner.wait_for(hop, deadline)
+            self._finalise(hop, self._runner.take(hop))
         if self.counters.bypassed:
             while self._next_final < self._next_submit:
                 self._finalise(self._next_final, RuntimeError("bypassed"))

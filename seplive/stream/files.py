@@ -14,6 +14,10 @@ import numpy as np
 import soundfile as sf
 
 
+#: extensions that name audio files (anything else is taken for a device name)
+AUDIO_EXTENSIONS = ("wav", "wave", "flac", "ogg", "oga", "opus", "mp3", "aiff", "aif", "aifc", "w64", "caf", "au", "snd", "rf64")
+
+
 class AudioFileError(RuntimeError):
     """A file cannot be read or written (the message says which and why)."""
 

@@ -63,6 +63,8 @@ class InlineRunner:
         self.results: dict[int, object] = {}
         self.stats = ComputeStats()
         self.skipped = 0
+        #: set by the engine: hops below this were played without a result (stale)
+        self.first_useful_hop = 0
 
     def submit(self, job: Job) -> None:
         t0 = time.perf_counter()
@@ -74,6 +76,10 @@ class InlineRunner:
 
     def take(self, hop: int) -> object | None:
         return self.results.pop(hop, None)
+
+    def wait_for(self, hop: int, deadline: float) -> bool:
+        """Wait until ``hop``'s result is in or ``deadline`` (monotonic) passes."""
+        return hop in self.results
 
     def drop_before(self, hop: int) -> None:
         for k in [k for k in self.results if k < hop]:
@@ -99,6 +105,7 @@ class ThreadedRunner(InlineRunner):
         self._on_skip = on_skip
         self._jobs: deque[Job] = deque()
         self._cv = threading.Condition()
+        self._done = threading.Condition()
         self._closed = False
         self._thread = threading.Thread(target=self._loop, name="seplive-model", daemon=True)
         self._thread.start()
@@ -115,13 +122,15 @@ class ThreadedRunner(InlineRunner):
                     self._cv.wait()
                 if self._closed:
                     return
-                if self._skip_stale and len(self._jobs) > 1:
-                    # older windows are late already; the newest one may still make it
-                    self.skipped += len(self._jobs) - 1
-                    while len(self._jobs) > 1:
+                if self._skip_stale and self._jobs[0].hop < self.first_useful_hop:
+                    # hops the output has already played dry: computing them is wasted time
+                    while self._jobs and self._jobs[0].hop < self.first_useful_hop:
                         self._jobs.popleft()
+                        self.skipped += 1
                     if self._on_skip is not None:
                         self._on_skip()
+                    if not self._jobs:
+                        continue
                 job = self._jobs.popleft()
             t0 = time.perf_counter()
             try:
@@ -129,7 +138,18 @@ class ThreadedRunner(InlineRunner):
             except Exception as exc:
                 result = exc
             self.stats.add(time.perf_counter() - t0)
-            self.results[job.hop] = result
+            with self._done:
+                self.results[job.hop] = result
+                self._done.notify_all()
+
+    def wait_for(self, hop: int, deadline: float) -> bool:
+        with self._done:
+            while hop not in self.results:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._done.wait(left)
+        return True
 
     def close(self) -> None:
         with self._cv:

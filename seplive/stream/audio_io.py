@@ -1,0 +1,207 @@
+"""Device sources and sinks: PortAudio streams whose callbacks are C (python-rtmixer),
+talking to the worker through lock-free ring buffers.  No Python runs in the audio thread.
+
+Input and output are separate streams (full duplex through ALSA's pulse plugin is
+unreliable).  The input device's clock drives the worker; the output ring is kept near a
+target fill, and the drift between the two devices' clocks is absorbed by stretching or
+shrinking an output block by one sample (linear interpolation, inaudible) when the fill
+wanders off target, so latency stays bounded over hours.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import numpy as np
+
+from .devices import DeviceChoice, apply_env, restore_env
+from .resample import StreamResampler
+
+log = logging.getLogger("seplive.audio")
+
+
+def _ring_size(frames: int) -> int:
+    size = 1
+    while size < frames:
+        size *= 2
+    return size
+
+
+class DeviceSource:
+    """Captures ``channels`` from an input device into a ring buffer; :meth:`read` hands
+    the worker exactly ``frames`` frames, waiting for the device when needed."""
+
+    def __init__(self, choice: DeviceChoice, channels: int | None = None, sample_rate: int | None = None,
+                 blocksize: int = 512, latency: float | str = "high") -> None:
+        import rtmixer
+
+        self.choice = choice
+        self.channels = int(channels or min(2, choice.channels) or 1)
+        self.sample_rate = int(sample_rate or choice.default_samplerate)
+        self.blocksize = blocksize
+        self.path = f"device '{choice.name}'"
+        self.frames = -1  # unknown: a live stream
+        old = apply_env(choice)
+        try:
+            self._stream = rtmixer.Recorder(device=choice.index, channels=self.channels, blocksize=blocksize,
+                                            samplerate=self.sample_rate, latency=latency)
+        finally:
+            restore_env(old)
+        self._ring = rtmixer.RingBuffer(4 * self.channels, _ring_size(max(16 * blocksize, self.sample_rate // 2)))
+        self.restarts = 0
+        self.overflows = 0
+        self.skipped_frames = 0
+        #: more than this waiting means the worker fell behind: skip to the newest audio
+        self.max_backlog = max(8 * blocksize, self.sample_rate // 5)
+        self.position = 0
+        self.latency_s = float(self._stream.latency)
+        self._stream.start()
+        self._action = self._stream.record_ringbuffer(self._ring)
+        self.subtype = "FLOAT"
+
+    def read(self, frames: int, timeout: float = 2.0) -> np.ndarray:
+        """The next ``frames`` frames; raises TimeoutError when the device delivers nothing.
+
+        Input older than ``max_backlog`` frames is skipped (and counted): what was
+        captured before the first read, or while the worker was stalled, would otherwise
+        add its age to the latency for good.
+        """
+        backlog = self._ring.read_available
+        limit = frames if self.position == 0 else self.max_backlog
+        if backlog > limit:
+            skip = (backlog - frames) // frames * frames
+            if skip:
+                self._ring.advance_read_index(skip)
+                if self.position:
+                    self.skipped_frames += skip
+        deadline = time.monotonic() + timeout
+        nap = max(frames / self.sample_rate / 4, 0.0005)
+        while self._ring.read_available < frames:
+            if self._action not in self._stream.actions:
+                # the ring overflowed and rtmixer stopped recording: start again, count it
+                self.overflows += 1
+                self._ring.flush()
+                self._action = self._stream.record_ringbuffer(self._ring)
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"input {self.path} delivered no audio for {timeout:.1f} s")
+            time.sleep(nap)
+        buf = np.empty((frames, self.channels), np.float32)
+        self._ring.readinto(buf)
+        self.position += frames
+        return buf
+
+    def stats(self):
+        """Over/underflow counts since the last call (rtmixer's own statistics)."""
+        return self._stream.fetch_and_reset_stats()
+
+    def close(self) -> None:
+        try:
+            self._stream.stop()
+            self._stream.close()
+        except Exception as exc:  # a device that vanished may fail to close
+            log.debug("closing input: %s", exc)
+
+
+class DeviceSink:
+    """Plays blocks through an output device from a ring buffer kept ``target_frames``
+    full.  Resamples when the device's rate differs from the stream's."""
+
+    def __init__(self, choice: DeviceChoice, channels: int, sample_rate: int, device_rate: int | None = None,
+                 blocksize: int = 512, latency: float | str = "high", target_frames: int | None = None) -> None:
+        import rtmixer
+
+        self.choice = choice
+        self.path = f"device '{choice.name}'"
+        self.channels = channels
+        self.stream_rate = sample_rate
+        self.device_rate = int(device_rate or sample_rate)
+        self._resampler = StreamResampler(sample_rate, self.device_rate, channels) if self.device_rate != sample_rate else None
+        old = apply_env(choice)
+        try:
+            self._stream = rtmixer.Mixer(device=choice.index, channels=channels, blocksize=blocksize,
+                                         samplerate=self.device_rate, latency=latency)
+        finally:
+            restore_env(old)
+        self.latency_s = float(self._stream.latency)
+        device_frames = int(self.latency_s * self.device_rate)
+        # enough queued to ride out the device's own period plus two worker blocks
+        self.target = int(target_frames if target_frames is not None else device_frames + 2 * blocksize)
+        self.tolerance = max(blocksize, device_frames // 2)
+        self._since_correction = 0
+        self._ring = rtmixer.RingBuffer(4 * channels, _ring_size(max(16 * blocksize, 8 * self.target, self.device_rate // 2)))
+        self.underflow_restarts = 0
+        self.drift_corrections = 0
+        self.dropped_frames = 0
+        self.frames = 0
+        self.clipped = 0
+        self._fill_avg = float(self.target)
+        self._baseline: float | None = None
+        self._blocks = 0
+        self._action = None  # the stream starts with the first block, primed with silence
+
+    def _prime(self) -> None:
+        silence = np.zeros((self.target, self.channels), np.float32)
+        self._ring.write(silence)
+
+    @property
+    def fill(self) -> int:
+        return self._ring.read_available
+
+    @property
+    def settled_fill(self) -> float:
+        """Frames queued on average once the stream has settled (the target until then)."""
+        return self._baseline if self._baseline is not None else float(self.target)
+
+    def write(self, block: np.ndarray) -> None:
+        if self._action is None:
+            self._prime()
+            self._stream.start()
+            self._action = self._stream.play_ringbuffer(self._ring)
+        elif self._action not in self._stream.actions:
+            # rtmixer stops a ring-buffer play action silently when the ring runs dry
+            self.underflow_restarts += 1
+            self._ring.flush()
+            self._prime()
+            self._action = self._stream.play_ringbuffer(self._ring)
+            self._baseline, self._blocks = None, 0
+        if self._resampler is not None:
+            block = self._resampler.process(block)
+        n = len(block)
+        if n:
+            # clock drift between the input and output devices: a slow average of the fill
+            # (the callback drains the ring in device-period gulps, so one reading means
+            # little); when it stays off target, stretch or shrink one block by one sample,
+            # at most once every 32 blocks (room for 1000 ppm of drift at 512-frame blocks)
+            self._fill_avg += 0.02 * (self._ring.read_available - self._fill_avg)
+            self._since_correction += 1
+            self._blocks += 1
+            if self._baseline is None and self._blocks >= 150:
+                self._baseline = self._fill_avg  # where the fill settles with this device
+            error = 0.0 if self._baseline is None else self._fill_avg - self._baseline
+            if abs(error) > self.tolerance and self._since_correction >= 32 and n > 8:
+                m = n - 1 if error > 0 else n + 1
+                src = np.linspace(0.0, n - 1.0, m)
+                block = np.stack([np.interp(src, np.arange(n), block[:, c]) for c in range(block.shape[1])], axis=1).astype(np.float32)
+                self.drift_corrections += 1
+                self._since_correction = 0
+        free = self._ring.write_available
+        if len(block) > free:
+            self.dropped_frames += len(block) - free
+            block = block[:free]
+        self._ring.write(np.ascontiguousarray(block, dtype=np.float32))
+        self.frames += n
+
+    def stats(self):
+        return self._stream.fetch_and_reset_stats()
+
+    def close(self, ok: bool = True) -> None:
+        try:
+            if ok:  # let what is queued play out
+                deadline = time.monotonic() + 2.0
+                while self._ring.read_available and self._action in self._stream.actions and time.monotonic() < deadline:
+                    time.sleep(0.01)
+            self._stream.stop()
+            self._stream.close()
+        except Exception as exc:
+            log.debug("closing output: %s", exc)

@@ -1,0 +1,252 @@
+"""Finding audio devices: by index, by name, the defaults, and the system's loopback.
+
+Device specs (``--input`` / ``--output``):
+
+* ``default`` (``mic`` for input): the system default;
+* an integer: a PortAudio device index (``seplive devices`` lists them);
+* a name substring, optionally ``"name, host api"`` (as python-sounddevice matches);
+* on Linux, the name of a PulseAudio/PipeWire sink or source (``app_out``,
+  ``alsa_output.pci-0000_00_1f.3.analog-stereo.monitor``...): reached through the ALSA
+  ``pulse`` device with ``PULSE_SINK`` / ``PULSE_SOURCE`` set, since Debian's PortAudio has
+  no PulseAudio host API;
+* ``loopback`` (input): what the system is playing.  Linux: the monitor of the default
+  sink; macOS: a BlackHole / Loopback / Soundflower device; Windows: "Stereo Mix" or a
+  VB-CABLE output (this PortAudio build has no WASAPI loopback).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+
+#: names of devices that carry what the system plays, by platform habit
+LOOPBACK_NAME_HINTS = ("monitor", "loopback", "blackhole", "soundflower", "stereo mix", "what u hear", "cable output", "wave out")
+
+
+class DeviceError(RuntimeError):
+    """No device matches, several do, or one cannot be used (the message says what to do)."""
+
+
+@dataclass
+class DeviceChoice:
+    """A resolved device: the PortAudio index plus environment the stream needs."""
+
+    index: int
+    name: str
+    hostapi: str
+    kind: str  # "input" | "output"
+    channels: int
+    default_samplerate: float
+    #: environment variables to set before opening the stream (PULSE_SOURCE/PULSE_SINK)
+    env: dict[str, str] = field(default_factory=dict)
+    #: what the user asked for and what it resolved to, for the log
+    description: str = ""
+    #: for PulseAudio sinks/sources: the sink whose audio this is (input: monitor of;
+    #: output: plays to) -- the feedback guard compares these
+    pulse_sink: str | None = None
+
+
+def _sd():
+    import sounddevice
+
+    return sounddevice
+
+
+def refresh() -> None:
+    """Re-scan devices (PortAudio only enumerates them when it starts)."""
+    sd = _sd()
+    sd._terminate()
+    sd._initialize()
+
+
+def list_devices() -> list[dict]:
+    """Every PortAudio device with host API, channels, default rate, defaults and
+    whether it looks like a loopback source."""
+    sd = _sd()
+    apis = sd.query_hostapis()
+    default_in, default_out = sd.default.device
+    out = []
+    for i, d in enumerate(sd.query_devices()):
+        name = d["name"]
+        out.append(
+            {
+                "index": i,
+                "name": name,
+                "hostapi": apis[d["hostapi"]]["name"],
+                "max_input_channels": d["max_input_channels"],
+                "max_output_channels": d["max_output_channels"],
+                "default_samplerate": d["default_samplerate"],
+                "default_input": i == default_in or (default_in < 0 and i == apis[d["hostapi"]]["default_input_device"] and d["hostapi"] == 0),
+                "default_output": i == default_out or (default_out < 0 and i == apis[d["hostapi"]]["default_output_device"] and d["hostapi"] == 0),
+                "loopback_candidate": d["max_input_channels"] > 0 and any(h in name.lower() for h in LOOPBACK_NAME_HINTS),
+            }
+        )
+    return out
+
+
+# -- PulseAudio / PipeWire through pactl -----------------------------------------------------
+def _pactl(*args: str) -> str | None:
+    if shutil.which("pactl") is None:
+        return None
+    try:
+        r = subprocess.run(["pactl", *args], capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return r.stdout if r.returncode == 0 else None
+
+
+def pulse_info() -> dict[str, str] | None:
+    """``pactl info`` as a dict, or None when no PulseAudio/PipeWire server answers."""
+    text = _pactl("info")
+    if text is None:
+        return None
+    info = {}
+    for line in text.splitlines():
+        k, sep, v = line.partition(":")
+        if sep:
+            info[k.strip()] = v.strip()
+    return info
+
+
+def pulse_names(kind: str) -> list[str]:
+    """Names of PulseAudio ``sinks`` or ``sources``."""
+    text = _pactl("list", "short", kind)
+    if not text:
+        return []
+    return [line.split("\t")[1] for line in text.splitlines() if "\t" in line]
+
+
+def _pulse_device_index(kind: str) -> int | None:
+    """The PortAudio device that reaches PulseAudio: ALSA's ``pulse`` (or ``default``)."""
+    sd = _sd()
+    key = "max_input_channels" if kind == "input" else "max_output_channels"
+    devices = sd.query_devices()
+    for wanted in ("pulse", "default"):
+        for i, d in enumerate(devices):
+            if d["name"] == wanted and d[key] > 0:
+                return i
+    return None
+
+
+def _choice(index: int, kind: str, description: str, env: dict[str, str] | None = None, pulse_sink: str | None = None) -> DeviceChoice:
+    sd = _sd()
+    d = sd.query_devices(index)
+    api = sd.query_hostapis(d["hostapi"])["name"]
+    ch = d["max_input_channels"] if kind == "input" else d["max_output_channels"]
+    return DeviceChoice(index, d["name"], api, kind, int(ch), float(d["default_samplerate"]), env or {}, description, pulse_sink)
+
+
+def _via_pulse(kind: str, pulse_name: str, description: str) -> DeviceChoice:
+    index = _pulse_device_index(kind)
+    if index is None:
+        raise DeviceError(
+            f"PulseAudio has {'source' if kind == 'input' else 'sink'} '{pulse_name}', but PortAudio has no ALSA 'pulse'"
+            " device to reach it: install libasound2-plugins"
+        )
+    var = "PULSE_SOURCE" if kind == "input" else "PULSE_SINK"
+    sink = pulse_name.removesuffix(".monitor") if kind == "input" and pulse_name.endswith(".monitor") else (pulse_name if kind == "output" else None)
+    return _choice(index, kind, description, {var: pulse_name}, pulse_sink=sink)
+
+
+def _describe_candidates(kind: str) -> str:
+    key = "max_input_channels" if kind == "input" else "max_output_channels"
+    names = [f"{d['index']}: {d['name']} ({d['hostapi']})" for d in list_devices() if d[key] > 0]
+    return "; ".join(names) if names else "none"
+
+
+def resolve(spec: str | int | None, kind: str) -> DeviceChoice:
+    """Resolve a device spec (see the module docstring) for ``kind`` = input or output."""
+    sd = _sd()
+    key = "max_input_channels" if kind == "input" else "max_output_channels"
+    text = "default" if spec is None else str(spec).strip()
+    low = text.lower()
+    if kind == "input" and low == "loopback":
+        return find_loopback()
+    if low in ("default", "mic" if kind == "input" else "default", ""):
+        if kind == "output" and pulse_info() is not None:
+            sink = pulse_info().get("Default Sink")
+            index = _pulse_device_index(kind)
+            if sink and index is not None:
+                return _choice(index, kind, f"default output: PulseAudio sink '{sink}'", {"PULSE_SINK": sink}, pulse_sink=sink)
+        try:
+            index = sd.default.device[0 if kind == "input" else 1]
+            if index is None or index < 0:
+                index = sd.query_devices(kind=kind)["index"]
+        except (ValueError, sd.PortAudioError):
+            raise DeviceError(f"there is no default {kind} device; {kind}s: {_describe_candidates(kind)}") from None
+        return _choice(int(index), kind, f"default {kind}")
+    if re.fullmatch(r"\d+", text):
+        index = int(text)
+        devices = sd.query_devices()
+        if index >= len(devices):
+            raise DeviceError(f"no {kind} device number {index}; {kind}s: {_describe_candidates(kind)}")
+        if devices[index][key] < 1:
+            raise DeviceError(f"device {index} ({devices[index]['name']}) has no {kind} channels")
+        return _choice(index, kind, f"device {index}")
+    # PortAudio name match (sounddevice's rules: substrings, "name, api")
+    try:
+        index = sd.query_devices(text, kind=kind)["index"]
+        return _choice(int(index), kind, f"'{text}'")
+    except ValueError as exc:
+        portaudio_error = str(exc)
+    # a PulseAudio sink/source by name
+    if pulse_info() is not None:
+        names = pulse_names("sources" if kind == "input" else "sinks")
+        exact = [n for n in names if n == text]
+        partial = [n for n in names if text.lower() in n.lower()]
+        match = exact or partial
+        if len(match) == 1:
+            return _via_pulse(kind, match[0], f"PulseAudio {'source' if kind == 'input' else 'sink'} '{match[0]}'")
+        if len(match) > 1:
+            raise DeviceError(f"'{text}' matches several PulseAudio {kind}s: {', '.join(match)}; give more of the name")
+    if "multiple" in portaudio_error.lower():
+        raise DeviceError(f"'{text}' matches several {kind} devices; give more of the name. {kind}s: {_describe_candidates(kind)}")
+    raise DeviceError(f"no {kind} device matches '{text}'; {kind}s: {_describe_candidates(kind)}")
+
+
+def find_loopback() -> DeviceChoice:
+    """The system's own output as an input device, or a clear DeviceError."""
+    info = pulse_info()
+    if info is not None:
+        sink = info.get("Default Sink")
+        sources = pulse_names("sources")
+        if sink and f"{sink}.monitor" in sources:
+            return _via_pulse("input", f"{sink}.monitor", f"loopback: monitor of the default sink '{sink}' ({info.get('Server Name', 'PulseAudio')})")
+    sd = _sd()
+    candidates = [d for d in list_devices() if d["loopback_candidate"]]
+    if len(candidates) >= 1:
+        best = sorted(candidates, key=lambda d: (("monitor" not in d["name"].lower()), d["index"]))[0]
+        return _choice(best["index"], "input", f"loopback: '{best['name']}'")
+    if sys.platform.startswith("linux"):
+        how = (
+            "no PulseAudio/PipeWire server answered and no monitor device exists. With PulseAudio or PipeWire running,"
+            " the default sink's monitor is used; to make a virtual one: pactl load-module module-null-sink sink_name=seplive"
+            " (play into 'seplive', then run seplive --input loopback)"
+        )
+    elif sys.platform == "darwin":
+        how = "install BlackHole (or Loopback / Soundflower), route your output to it, then run seplive --input loopback"
+    else:
+        how = 'enable "Stereo Mix" in the Sound control panel or install VB-CABLE, then run seplive --input loopback'
+    del sd
+    raise DeviceError(f"no loopback input found: {how}. Inputs: {_describe_candidates('input')}")
+
+
+def apply_env(choice: DeviceChoice) -> dict[str, str | None]:
+    """Set the variables a stream on ``choice`` needs; returns the old values."""
+    old = {}
+    for k, v in choice.env.items():
+        old[k] = os.environ.get(k)
+        os.environ[k] = v
+    return old
+
+
+def restore_env(old: dict[str, str | None]) -> None:
+    for k, v in old.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
