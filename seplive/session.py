@@ -272,20 +272,31 @@ class Session:
         return report
 
     def _deadline(self, block: int) -> float | None:
-        """Live: the model may take until the output buffer would run dry (keeping one
-        block in reserve); files: no waiting (inline) or the pacing clock's own budget."""
+        """Live: the model may take until the output would run dry (keeping a block and a
+        half in reserve); files: no waiting (inline) or the pacing clock's own budget."""
         if not self._device_outs:
             return None
-        queued = min(d.fill for d in self._device_outs) / self._device_outs[0].device_rate
-        return time.monotonic() + max(0.0, queued - 1.5 * block / self.source.sample_rate)
+        now = time.monotonic()
+        if getattr(self.source, "backlog", 0) > self.source.max_backlog // 2:
+            return now  # behind real time already: play dry and catch up, never wait
+        # what waits in our ring, less two blocks in reserve (what the device itself holds
+        # is not counted: PortAudio's figure for it is only an estimate); a moment at least,
+        # so a result a thread switch away is not missed
+        queued = min(d.queued / d.device_rate for d in self._device_outs)
+        return now + max(0.002, queued - 2.0 * block / self.source.sample_rate)
 
     # -- devices ---------------------------------------------------------------------------
     def _resolve_devices(self, cfg: SessionConfig, outputs: list[str]) -> None:
         from .stream import devices
 
-        devices.refresh()
-        self._device_in = devices.resolve(cfg.input, "input")
-        self._device_out_choices = [devices.resolve(o, "output") for o in outputs if not is_file_spec(o)]
+        try:
+            self._device_in = devices.resolve(cfg.input, "input")
+            self._device_out_choices = [devices.resolve(o, "output") for o in outputs if not is_file_spec(o)]
+        except devices.DeviceError:
+            # PortAudio lists devices once, when it starts: look again before giving up
+            devices.refresh()
+            self._device_in = devices.resolve(cfg.input, "input")
+            self._device_out_choices = [devices.resolve(o, "output") for o in outputs if not is_file_spec(o)]
         if not cfg.allow_feedback:
             for out in self._device_out_choices:
                 same_sink = self._device_in.pulse_sink is not None and self._device_in.pulse_sink == out.pulse_sink

@@ -1,5 +1,12 @@
+import os
+
 import numpy as np
 import pytest
+
+# PortAudio inside the test process must never attach to a JACK server: one that outlives
+# its server aborts the process at exit (pa_jack.c asserts).  Tests that use JACK run their
+# PortAudio in subprocesses, and servers.JackServer points those at the real server.
+os.environ["JACK_DEFAULT_SERVER"] = "seplive-tests-no-jack-here"
 
 
 def tones(rate: int, seconds: float, freqs, channels: int = 1, seed: int = 0, amp: float = 0.05) -> np.ndarray:

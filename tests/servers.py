@@ -116,6 +116,8 @@ class JackServer:
             raise RuntimeError("jackd is not installed (scripts/setup.sh installs jackd2)")
         os.environ["JACK_NO_AUDIO_RESERVATION"] = "1"
         os.environ["JACK_NO_START_SERVER"] = "1"
+        self._saved_server = os.environ.get("JACK_DEFAULT_SERVER")
+        os.environ["JACK_DEFAULT_SERVER"] = "default"
         self._clean_stale()
         self.proc = subprocess.Popen(
             ["jackd", "-R", "-S", "-t", "5000", "-d", "dummy", "-r", str(self.rate), "-p", str(self.period),
@@ -147,3 +149,7 @@ class JackServer:
                 self.proc.kill()
                 self.proc.wait()
         self._clean_stale()
+        if self._saved_server is None:
+            os.environ.pop("JACK_DEFAULT_SERVER", None)
+        else:
+            os.environ["JACK_DEFAULT_SERVER"] = self._saved_server

@@ -52,8 +52,9 @@ class DeviceSource:
         self.restarts = 0
         self.overflows = 0
         self.skipped_frames = 0
-        #: more than this waiting means the worker fell behind: skip to the newest audio
-        self.max_backlog = max(8 * blocksize, self.sample_rate // 5)
+        #: more than this waiting means the worker fell behind (the device's own burst
+        #: plus two blocks is normal): skip to the newest audio so latency stays put
+        self.max_backlog = int(float(self._stream.latency) * self.sample_rate) + 2 * blocksize
         self.position = 0
         self.latency_s = float(self._stream.latency)
         self._stream.start()
@@ -91,6 +92,11 @@ class DeviceSource:
         self.position += frames
         return buf
 
+    @property
+    def backlog(self) -> int:
+        """Frames captured and not yet read."""
+        return self._ring.read_available
+
     def stats(self):
         """Over/underflow counts since the last call (rtmixer's own statistics)."""
         return self._stream.fetch_and_reset_stats()
@@ -125,8 +131,8 @@ class DeviceSink:
             restore_env(old)
         self.latency_s = float(self._stream.latency)
         device_frames = int(self.latency_s * self.device_rate)
-        # enough queued to ride out the device's own period plus two worker blocks
-        self.target = int(target_frames if target_frames is not None else device_frames + 2 * blocksize)
+        # enough queued to ride out the device's own period plus bursty input (four blocks)
+        self.target = int(target_frames if target_frames is not None else device_frames + 4 * blocksize)
         self.tolerance = max(blocksize, device_frames // 2)
         self._since_correction = 0
         self._ring = rtmixer.RingBuffer(4 * channels, _ring_size(max(16 * blocksize, 8 * self.target, self.device_rate // 2)))
@@ -138,6 +144,7 @@ class DeviceSink:
         self._fill_avg = float(self.target)
         self._baseline: float | None = None
         self._blocks = 0
+        self._resync = False
         self._action = None  # the stream starts with the first block, primed with silence
 
     def _prime(self) -> None:
@@ -147,6 +154,11 @@ class DeviceSink:
     @property
     def fill(self) -> int:
         return self._ring.read_available
+
+    @property
+    def queued(self) -> int:
+        """Frames the device has yet to play (the priming, before the first block)."""
+        return self.target if self._action is None else self._ring.read_available
 
     @property
     def settled_fill(self) -> float:
@@ -164,9 +176,19 @@ class DeviceSink:
             self._ring.flush()
             self._prime()
             self._action = self._stream.play_ringbuffer(self._ring)
-            self._baseline, self._blocks = None, 0
+            self._resync = True
         if self._resampler is not None:
             block = self._resampler.process(block)
+        if self._resync and self._baseline is not None and len(block):
+            # after an underflow the silence primed and the audio that piled up meanwhile
+            # would add their length to the latency for good: drop it, once, right away
+            excess = int(self._ring.read_available - self._baseline - self.tolerance // 2)
+            if excess > 0:
+                cut = min(excess, len(block))
+                block = block[cut:]
+                self.dropped_frames += cut
+            else:
+                self._resync = False
         n = len(block)
         if n:
             # clock drift between the input and output devices: a slow average of the fill

@@ -187,14 +187,18 @@ def resolve(spec: str | int | None, kind: str) -> DeviceChoice:
         if devices[index][key] < 1:
             raise DeviceError(f"device {index} ({devices[index]['name']}) has no {kind} channels")
         return _choice(index, kind, f"device {index}")
+    # a PulseAudio sink/source named exactly so (also when an ALSA device shares the name)
+    pulse_up = pulse_info() is not None
+    if pulse_up and text in pulse_names("sources" if kind == "input" else "sinks"):
+        return _via_pulse(kind, text, f"PulseAudio {'source' if kind == 'input' else 'sink'} '{text}'")
     # PortAudio name match (sounddevice's rules: substrings, "name, api")
     try:
         index = sd.query_devices(text, kind=kind)["index"]
         return _choice(int(index), kind, f"'{text}'")
     except ValueError as exc:
         portaudio_error = str(exc)
-    # a PulseAudio sink/source by name
-    if pulse_info() is not None:
+    # a PulseAudio sink/source by part of its name
+    if pulse_up:
         names = pulse_names("sources" if kind == "input" else "sinks")
         exact = [n for n in names if n == text]
         partial = [n for n in names if text.lower() in n.lower()]
