@@ -67,6 +67,11 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     dev.add_argument("--device-block", type=int, default=512, metavar="FRAMES", help="device block size (default 512)")
     dev.add_argument("--device-latency", default="high", help="PortAudio latency: high, low or seconds (default high)")
     dev.add_argument("--allow-feedback", action="store_true", help="allow capturing the device being played to")
+    dev.add_argument(
+        "--stems-out", metavar="DEVICE|DIR/",
+        help="every selected stem and 'rest' on its own channels of a multichannel device (for a DAW; the layout is"
+        " printed and reported), or one file per stem in a folder (a name ending in /)",
+    )
     io.add_argument(
         "--align",
         action="store_true",
@@ -78,6 +83,11 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     m.add_argument("--device", default="cpu", help="compute device for neural models: cpu, cuda, cuda:1 ...")
     m.add_argument(
         "--model-opt", action="append", default=[], metavar="KEY=VALUE", help="plugin option (repeatable)"
+    )
+    m.add_argument(
+        "--query", metavar="CLIP",
+        help="audio-query conditioning (models that support it, e.g. lasaft): separate what sounds like this clip;"
+        " the stem is called 'query'",
     )
     mix = p.add_argument_group("mix")
     mix.add_argument("-p", "--prompts", nargs="+", default=[], metavar="P", help="stems to play (isolate); 'rest' = everything else")
@@ -144,6 +154,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
         options[k] = _literal(v)
     if args.checkpoint:
         options["checkpoint"] = args.checkpoint
+    if args.query:
+        options["query"] = args.query
+        if not args.prompts and not args.mute:
+            args.prompts = ["query"]
     if args.device != "cpu":
         options["device"] = args.device
     gains = dict(_gain(g) for g in args.gain)
@@ -162,6 +176,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         device_block=args.device_block,
         device_latency=latency,
         allow_feedback=args.allow_feedback,
+        stems_out=args.stems_out,
         model=args.model,
         model_options=options,
         prompts=list(args.prompts),
@@ -192,6 +207,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
             f" ({1000 * session.latency_samples / session.source.sample_rate:.1f} ms)",
             file=sys.stderr,
         )
+    if session.stem_layout and not args.quiet:
+        layout = ", ".join(f"{k}: {'+'.join(map(str, v))}" for k, v in session.stem_layout.items())
+        print(f"seplive: stems out to {args.stems_out}: channels {layout}", file=sys.stderr)
     report = session.run()
     if not args.quiet:
         print(

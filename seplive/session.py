@@ -47,6 +47,9 @@ class SessionConfig:
     #: PortAudio latency for device streams: "high", "low" or seconds
     device_latency: float | str = "high"
     allow_feedback: bool = False
+    #: every selected stem and rest on its own channels: a multichannel device (for a DAW),
+    #: or a folder that gets one file per stem
+    stems_out: str | None = None
     model: str = "center"
     model_options: dict[str, Any] = field(default_factory=dict)
     prompts: list[str] = field(default_factory=list)
@@ -137,14 +140,17 @@ class Session:
                 resample_quality=cfg.resample_quality,
                 device=cfg.device,
                 threaded=cfg.realtime or self.live,
+                stem_outputs=bool(cfg.stems_out),
             ),
         )
         self.sinks: list = []
+        self.stem_sinks: list = []
         try:
             for spec in outputs:
                 if is_file_spec(spec):
                     self.sinks.append(FileSink(spec, self.source.sample_rate, self.source.channels, self.source.subtype))
             self._open_device_sinks(cfg)
+            self.stem_sinks = self._open_stem_sinks(cfg)
         except BaseException:
             for sink in self.sinks:
                 sink.close(ok=False)
@@ -247,6 +253,8 @@ class Session:
                 if len(y):
                     for sink in self.sinks:
                         sink.write(y)
+                    if self.stem_sinks:
+                        self._write_stems(eng.last_stems[real - len(y) : real])
                 self.frames_out += len(y)
                 if self.live and n % 64 == 0:
                     self._poll_xruns()
@@ -260,7 +268,7 @@ class Session:
                     log.warning("stopping %s failed: %s", type(control).__name__, exc)
             eng.close()
             self.source.close()
-            for sink in self.sinks:
+            for sink in self.sinks + self.stem_sinks:
                 sink.close(ok=ok)
             if self.live:
                 self._poll_xruns(final=True)
@@ -284,6 +292,44 @@ class Session:
         # so a result a thread switch away is not missed
         queued = min(d.queued / d.device_rate for d in self._device_outs)
         return now + max(0.002, queued - 2.0 * block / self.source.sample_rate)
+
+    # -- stems out -----------------------------------------------------------------------
+    @property
+    def stem_layout(self) -> dict[str, list[int]]:
+        """Stem -> its output channels (1-based) on the --stems-out device."""
+        if not self.config.stems_out:
+            return {}
+        C = self.source.channels
+        names = [*self.engine.stem_tap, REST]
+        return {name: list(range(i * C + 1, (i + 1) * C + 1)) for i, name in enumerate(names)}
+
+    def _open_stem_sinks(self, cfg: SessionConfig) -> list:
+        if not cfg.stems_out:
+            return []
+        names = [*self.engine.stem_tap, REST]
+        C, rate = self.source.channels, self.source.sample_rate
+        folder = Path(cfg.stems_out)
+        if folder.is_dir() or cfg.stems_out.endswith(("/", "\\")):
+            folder.mkdir(parents=True, exist_ok=True)
+            return [FileSink(folder / f"{name}.wav", rate, C, "FLOAT") for name in names]
+        from .stream import devices
+        from .stream.audio_io import DeviceSink
+
+        choice = devices.resolve(cfg.stems_out, "output")
+        need = len(names) * C
+        if choice.channels < need:
+            raise DeviceError(f"--stems-out {choice.name} has {choice.channels} output channels; {len(names)} stems"
+                              f" of {C} channels need {need}")
+        return [DeviceSink(choice, channels=need, sample_rate=rate, blocksize=self.engine.block, latency=cfg.device_latency)]
+
+    def _write_stems(self, stems: np.ndarray) -> None:
+        """``stems`` (frames, stems + rest, channels), aligned with the main output."""
+        frames = len(stems)
+        if len(self.stem_sinks) == 1 and not isinstance(self.stem_sinks[0], FileSink):
+            self.stem_sinks[0].write(np.ascontiguousarray(stems.reshape(frames, -1)))
+        else:
+            for i, sink in enumerate(self.stem_sinks):
+                sink.write(np.ascontiguousarray(stems[:, i]))
 
     # -- devices ---------------------------------------------------------------------------
     def _resolve_devices(self, cfg: SessionConfig, outputs: list[str]) -> None:
@@ -397,6 +443,8 @@ class Session:
             "output_devices": [d.choice.description for d in self._device_outs],
             "output_files": [str(k.path) for k in self.sinks if isinstance(k, FileSink)],
             "input_skipped_frames": getattr(self.source, "skipped_frames", 0),
+            "stems_out": self.config.stems_out,
+            "stem_layout": self.stem_layout,
             "output_drift_corrections": sum(d.drift_corrections for d in self._device_outs),
             "output_restarts": sum(d.underflow_restarts for d in self._device_outs),
             "aligned_output": self.config.align,

@@ -67,6 +67,8 @@ class EngineConfig:
     device: str = "cpu"
     #: run the model on its own thread with deadlines (live and --realtime)
     threaded: bool = False
+    #: also deliver the selected stems and rest one by one (``Engine.last_stems``)
+    stem_outputs: bool = False
 
 
 @dataclass
@@ -157,7 +159,10 @@ class Engine:
         self.block = int(cfg.block_samples or max(1, round(hop * self.source_rate / self.model_rate)))
         # the model-domain mix travels to the output rate as C + 1 channels: the stem part
         # of the mix, and the gain the dry input gets (see _finalise)
-        self._zch = self.channels + 1
+        #: stems also delivered one by one (``pull`` then sets ``last_stems``), for --stems-out
+        self.stem_tap: list[str] = list(mix.stems) if cfg.stem_outputs else []
+        self._zch = self.channels + 1 + len(self.stem_tap) * self.channels
+        self.last_stems: np.ndarray | None = None
         self.slack = self._simulate_slack()
         self.compute_budget = int(math.ceil(cfg.compute_budget_hops * hop * self.out_rate / self.model_rate))
         self.latency_samples = self.stem_delay + self.slack + self.compute_budget
@@ -208,7 +213,14 @@ class Engine:
             self._runner = InlineRunner(self._compute, skip_stale=False)
 
     def close(self) -> None:
+        """Stop the model thread and let the plugin finish (save what it records...)."""
         self._runner.close()
+        finish = getattr(self.plugin, "close", None)
+        if callable(finish):
+            try:
+                finish()
+            except Exception as exc:  # a plugin failing to close must not lose the output
+                log.warning("closing model '%s' failed: %s", self.plugin.name, exc)
 
     # -- introspection -------------------------------------------------------------------
     @property
@@ -355,6 +367,11 @@ class Engine:
         coef = g[rows] - g[self.mix.rest_row]  # (P, n|1)
         return np.einsum("npc,pn->nc", stems, np.broadcast_to(coef, (len(prompts), len(stems))))
 
+    def _pick(self, stems: np.ndarray, prompts: tuple[str, ...], name: str) -> np.ndarray:
+        if name in prompts:
+            return stems[:, prompts.index(name)]
+        return np.zeros((len(stems), self.channels), np.float32)
+
     def _finalise(self, hop: int, result) -> None:
         """Emit model-domain samples ``[hop*H - X, (hop+1)*H - X)`` to the out resampler,
         already mixed: channels ``[stem part of the mix (C), gain of the dry input]``."""
@@ -385,41 +402,55 @@ class Engine:
         def gs(a: int, b: int) -> np.ndarray:
             return g if g.shape[1] == 1 else g[:, a:b]
 
-        part = np.zeros((H, C), np.float32)
-        env = np.zeros(H, np.float32)
         tail_prev = self._tail
         if ok:
             stems, prompts = result
             head, body = (stems[:X], stems[X:]) if self.windowed else (None, stems)
             self._meter_stems(body, prompts)
-            # body covers [hop*H, (hop+1)*H): its first H - X samples are emitted now
-            part[X:] = self._contribution(body[: H - X], prompts, gs(X, H))
-            env[X:] = 1.0
-            if tail_prev is not None:
-                a_tail = self._contribution(tail_prev[0], tail_prev[1], gs(0, X))
-                if head is not None:
-                    a_head = self._contribution(head, prompts, gs(0, X))
-                    part[:X] = a_tail * self._fade_out[:, None] + a_head * self._fade_in[:, None]
-                else:
-                    part[:X] = a_tail
-                env[:X] = 1.0
-            elif head is not None:
-                part[:X] = self._contribution(head, prompts, gs(0, X))
-                env[:X] = self._fade_in
-            else:  # stateful model back after a miss: fade in over the body's start
-                env[X : 2 * X] = self._fade_in
             self._tail = (body[H - X :], prompts)
         else:
-            if tail_prev is not None:
-                part[:X] = self._contribution(tail_prev[0], tail_prev[1], gs(0, X))
-                env[:X] = self._fade_out
+            head = body = prompts = None
             self._tail = None
+
+        def assemble(contrib) -> tuple[np.ndarray, np.ndarray]:
+            """Crossfade the previous hop's tail with this hop into the emitted chunk.
+            ``contrib(stems, prompts, a, b)`` turns stems for chunk samples [a, b) into
+            (b - a, C) audio; also returns the wet envelope."""
+            part = np.zeros((H, C), np.float32)
+            env = np.zeros(H, np.float32)
+            if ok:
+                # body covers [hop*H, (hop+1)*H): its first H - X samples are emitted now
+                part[X:] = contrib(body[: H - X], prompts, X, H)
+                env[X:] = 1.0
+                if tail_prev is not None:
+                    a_tail = contrib(tail_prev[0], tail_prev[1], 0, X)
+                    if head is not None:
+                        a_head = contrib(head, prompts, 0, X)
+                        part[:X] = a_tail * self._fade_out[:, None] + a_head * self._fade_in[:, None]
+                    else:
+                        part[:X] = a_tail
+                    env[:X] = 1.0
+                elif head is not None:
+                    part[:X] = contrib(head, prompts, 0, X)
+                    env[:X] = self._fade_in
+                else:  # stateful model back after a miss: fade in over the body's start
+                    env[X : 2 * X] = self._fade_in
+            elif tail_prev is not None:
+                part[:X] = contrib(tail_prev[0], tail_prev[1], 0, X)
+                env[:X] = self._fade_out
+            return part, env
+
+        part, env = assemble(lambda st, pr, a, b: self._contribution(st, pr, gs(a, b)))
         P = len(self.vocabulary)
         g_rest, g_wet, g_master = g[P], g[P + 1], g[P + 2]
         w = env * g_wet
-        z = np.empty((H, C + 1), np.float32)
+        z = np.empty((H, self._zch), np.float32)
         z[:, :C] = (g_master * w)[:, None] * part
         z[:, C] = g_master * (1.0 - w + w * g_rest)
+        for i, name in enumerate(self.stem_tap):
+            # raw stems for a DAW (no mix gains): silent where the model missed (rest = dry)
+            tap, _ = assemble(lambda st, pr, a, b, name=name: self._pick(st, pr, name))
+            z[:, C + 1 + i * C : C + 1 + (i + 1) * C] = env[:, None] * tap
         self._z.push(self._out_rs.process(z))
         self._next_final = hop + 1
         self._runner.first_useful_hop = hop + 1
@@ -482,11 +513,16 @@ class Engine:
         z = self._z.read(zlo, frames)
         if self._z.end < zlo + frames:  # never computed (underflow): play dry there
             z[max(self._z.end - zlo, 0) :, self.channels] = 1.0
+            z[max(self._z.end - zlo, 0) :, self.channels + 1 :] = 0.0
         dry = self._dry.read(t - self.latency_samples, frames)
         self._z.discard_before(zlo + frames)
         self._dry.discard_before(t - self.latency_samples + frames)
         self._out_pos += frames
-        out = z[:, : self.channels] + z[:, self.channels :] * dry
+        C = self.channels
+        out = z[:, :C] + z[:, C : C + 1] * dry
+        if self.stem_tap:
+            stems = z[:, C + 1 :].reshape(frames, len(self.stem_tap), C)
+            self.last_stems = np.concatenate([stems, (dry - stems.sum(axis=1))[:, None]], axis=1)
         self._meter("output", out)
         return out
 
