@@ -9,7 +9,7 @@ import sys
 
 from . import __version__
 
-SUBCOMMANDS = ("run", "models", "demo", "devices")
+SUBCOMMANDS = ("run", "models", "demo", "devices", "learn")
 
 
 class CliError(Exception):
@@ -56,8 +56,8 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     )
     io.add_argument(
         "-o", "--output", action="append", default=[],
-        help="an audio file or a device (default, a number, a name, a PulseAudio sink); repeat to play and record."
-        " Default for a device input: the default output",
+        help="an audio file or a device (default, a number, a name, a PulseAudio sink); repeat to play and record;"
+        " 'none' for no main output (with --stems-out). Default for a device input: the default output",
     )
     io.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this much input")
     io.add_argument("--realtime", action="store_true", help="pace file input to the clock, as a live source is")
@@ -102,6 +102,12 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     w.add_argument("--crossfade-ms", type=float, default=5.0, help="overlap and fallback crossfade (default 5)")
     w.add_argument("--compute-budget", type=float, default=1.0, metavar="HOPS", help="model time per hop, in hops (default 1)")
     w.add_argument("--resample-quality", default="HQ", choices=("QQ", "LQ", "MQ", "HQ", "VHQ"), help="soxr quality when rates differ (default HQ; LQ halves the delay but cuts above ~0.3 x rate)")
+    g = p.add_argument_group("live control (see docs/control.md)")
+    g.add_argument("--osc", metavar="[HOST:]PORT", help="OSC control on this UDP port (127.0.0.1 unless HOST; 0.0.0.0 = network)")
+    g.add_argument("--osc-feedback", action="append", default=[], metavar="HOST:PORT", help="send OSC feedback there from the start")
+    g.add_argument("--midi", metavar="MAP", help="MIDI control: nanokontrol2, launchcontrolxl, xtouchmini, mpkminimk3, or a mapping .toml")
+    g.add_argument("--midi-port", metavar="SUBSTRING", help="MIDI input name substring (default: the map's port)")
+    g.add_argument("--midi-backend", metavar="BACKEND", help="mido backend, e.g. mido.backends.rtmidi/UNIX_JACK")
     o = p.add_argument_group("reporting")
     o.add_argument("--report", metavar="PATH", help="write a JSON run report")
     o.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
@@ -145,6 +151,37 @@ def _cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _host_port(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    try:
+        return host or "127.0.0.1", int(port)
+    except ValueError:
+        raise CliError(f"expected [HOST:]PORT, got {text!r}") from None
+
+
+def _build_controls(args: argparse.Namespace) -> list:
+    """OSC and MIDI controls from the flags (opened now: a busy port fails before audio)."""
+    if not args.osc and not args.midi:
+        return []
+    osc_at = _host_port(args.osc) if args.osc else None
+    feedback = tuple(_host_port(s) for s in args.osc_feedback)
+    controls: list = []
+    try:
+        if osc_at:
+            from .control.osc import OscControl
+
+            controls.append(OscControl(osc_at[1], osc_at[0], subscribers=feedback))
+        if args.midi:
+            from .control.midi import MidiControl
+
+            controls.append(MidiControl(args.midi_port, args.midi, backend=args.midi_backend))
+    except (OSError, ValueError) as exc:  # MappingError and ControlError are ValueErrors
+        for c in controls:
+            c.close()
+        raise CliError(str(exc)) from None
+    return controls
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from .session import Session, SessionConfig, is_file_spec
 
@@ -161,12 +198,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.device != "cpu":
         options["device"] = args.device
     gains = dict(_gain(g) for g in args.gain)
-    outputs = list(args.output)
+    controls = _build_controls(args)
+    outputs = [o for o in args.output if o.lower() != "none"]
     try:
         latency: float | str = float(args.device_latency)
     except ValueError:
         latency = args.device_latency
-    if not outputs and not is_file_spec(args.input):
+    if not args.output and not is_file_spec(args.input):
         outputs = ["default"]
     cfg = SessionConfig(
         input=args.input,
@@ -177,6 +215,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         device_latency=latency,
         allow_feedback=args.allow_feedback,
         stems_out=args.stems_out,
+        controls=controls,
         model=args.model,
         model_options=options,
         prompts=list(args.prompts),
@@ -198,7 +237,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
         align=args.align,
         report=args.report,
     )
-    session = Session(cfg)
+    try:
+        session = Session(cfg)
+    except BaseException:
+        for c in controls:
+            c.close()
+        raise
     eng = session.engine
     if not args.quiet:
         print(
@@ -246,6 +290,10 @@ def _cmd_devices(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "learn":  # MIDI learn has its own parser
+        from .control.learn import learn_main
+
+        return learn_main(argv[1:])
     if argv and argv[0] not in SUBCOMMANDS and argv[0] not in ("-h", "--help", "--version"):
         argv.insert(0, "run")
     parser = build_parser()

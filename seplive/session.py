@@ -214,12 +214,13 @@ class Session:
         skip = eng.latency_samples if cfg.align else 0
         tail = eng.latency_samples if cfg.align else 0
         ok = False
-        t0 = time.perf_counter()
         started = []
+        t0 = time.perf_counter()
         try:
             for control in cfg.controls:
                 control.start(self)
                 started.append(control)
+            t0 = time.perf_counter()  # the clock starts after the controls: a slow start must not burst
             n = 0
             while not self._stop.is_set():
                 want = int(min(block, limit - self.frames_in))

@@ -199,14 +199,25 @@ np.save(sys.argv[2], rec)
 """
 
 
-def _wait_ports(js, prefix, timeout=10.0):
+def _wait_ports(js, prefix, count=4, timeout=10.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         ports = [p for p in js.ports() if p.startswith(prefix)]
-        if len(ports) >= 4:
+        if len(ports) >= count:
             return ports
         time.sleep(0.05)
     raise AssertionError(f"no JACK ports {prefix}* appeared: {js.ports()}")
+
+
+def _unplug_from_system(js, clients):
+    text = subprocess.run(["jack_lsp", "-c"], capture_output=True, text=True).stdout
+    port = None
+    for line in text.splitlines():
+        if not line.startswith(" "):
+            port = line.strip()
+        elif port and port.split(":")[0] in clients and line.strip().startswith("system:"):
+            a, b = (port, line.strip()) if ":out_" in port else (line.strip(), port)
+            subprocess.run(["jack_disconnect", a, b], capture_output=True, timeout=10)
 
 
 def _rewire(js, src_client, dst_client):
@@ -263,3 +274,114 @@ def test_jack_identity_round_trip(jack, tmp_path):
     outside = 2 * 256
     assert abs(delay - outside - rep["latency_samples"]) <= rep["block_samples"], (delay, rep["latency_samples"], rep["latency_breakdown_ms"])
     assert rep["deadline_misses"] == 0
+
+
+@pytest.fixture
+def jack8():
+    with JackServer(RATE, period=256, channels=8) as js:
+        yield js
+
+
+STEMS_CLIENT = """
+import sys, numpy as np, sounddevice as sd
+sig = np.load(sys.argv[1])
+rec = sd.playrec(sig, 48000, channels=6, device=("system, JACK", "system, JACK"), blocking=True)
+np.save(sys.argv[2], rec)
+"""
+
+
+def test_jack_stems_out_each_stem_on_its_own_pair(jack8, tmp_path):
+    """--stems-out over JACK: with center and two prompts, vocals, musicbg and rest each
+    arrive on their own pair of ports, and the pairs sum to the input."""
+    t = np.arange(int(3.5 * RATE)) / RATE
+    centre = 0.2 * np.sin(2 * np.pi * 440 * t)
+    sig = np.stack([centre + 0.2 * np.sin(2 * np.pi * 1250 * t), centre + 0.2 * np.sin(2 * np.pi * 3100 * t)], 1)
+    onset = int(1.5 * RATE)  # silence first: the ports are wired while it plays
+    sig[:onset] = 0
+    np.save(tmp_path / "sig.npy", sig.astype(np.float32))
+    (tmp_path / "client.py").write_text(STEMS_CLIENT)
+    report = tmp_path / "r.json"
+    app = seplive("--input", "system, JACK", "--output", "none", "--stems-out", "system, JACK", "-m", "center",
+                  "-p", "vocals", "musicbg", "--duration", "6", "--device-block", "256", "--report", report)
+    client = None
+    try:
+        _wait_ports(jack8, "PortAudio:", 8)
+        client = subprocess.Popen([sys.executable, str(tmp_path / "client.py"), str(tmp_path / "sig.npy"), str(tmp_path / "rec.npy")])
+        _wait_ports(jack8, "PortAudio-01:", 8)
+        _unplug_from_system(jack8, {"PortAudio", "PortAudio-01"})
+        for k in range(2):
+            jack8.connect(f"PortAudio-01:out_{k}", f"PortAudio:in_{k}")
+        for k in range(6):
+            jack8.connect(f"PortAudio:out_{k}", f"PortAudio-01:in_{k}")
+        assert client.wait(timeout=60) == 0
+        assert app.wait(timeout=60) == 0, app.stderr.read()
+    finally:
+        for proc in (client, app):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    rep = json.loads(report.read_text())
+    assert rep["stem_layout"] == {"vocals": [1, 2], "musicbg": [3, 4], "rest": [5, 6]}
+    y = np.load(tmp_path / "rec.npy")
+    pairs = y.reshape(len(y), 3, 2)
+    total = pairs.sum(axis=1)
+    # the input starts abruptly: where it comes back gives the delay; then the sum of the
+    # pairs must be the input, sample for sample
+    rough = int(np.argmax(np.abs(total[:, 0]) > 1e-3)) - onset  # (sin starts at 0: within a sample or two)
+    assert 0 < rough < RATE // 2
+    want = sig[onset + RATE // 2 : onset + RATE // 2 + RATE]
+
+    def error(k):
+        return np.abs(total[k + onset + RATE // 2 : k + onset + RATE // 2 + RATE] - want).max()
+
+    k = min(range(rough - 3, rough + 4), key=error)
+    assert error(k) < 1e-5
+    seg = slice(k + onset + RATE // 2, k + onset + RATE // 2 + RATE)
+    f = np.fft.rfftfreq(RATE, 1 / RATE)
+
+    def level(x, hz):
+        spec = np.abs(np.fft.rfft(x * np.hanning(len(x))))
+        return 20 * np.log10(spec[np.abs(f - hz) < 5].max() + 1e-12)
+
+    vocals, music = pairs[seg, 0, 0], pairs[seg, 1, 0]
+    assert level(vocals, 440) - level(vocals, 1250) >= 20
+    assert level(music, 1250) - level(music, 440) >= 20
+    # rest: center's two stems are the whole input, so rest is silent, except in a hop that
+    # missed its deadline (a loaded machine), where the fallback plays the input as rest
+    bad = np.nonzero(np.abs(pairs[seg, 2]).max(axis=1) > 1e-4)[0]
+    assert len(bad) <= rep["deadline_misses"] * (rep["hop_samples"] + 2 * rep["crossfade_samples"]), (len(bad), rep["deadline_misses"])
+
+
+def _drift_run(src, snk, seconds=20.0):
+    fills, frames = [], 0
+    t0 = time.monotonic()
+    try:
+        while time.monotonic() - t0 < seconds:
+            snk.write(src.read(512))
+            frames += 512
+            fills.append(snk.fill)
+        return frames / (time.monotonic() - t0) - 48000, fills
+    finally:
+        src.close()
+        snk.close()
+
+
+def test_output_drift_is_compensated():
+    """Two devices whose clocks disagree: the input runs at 48050 Hz, the output plays
+    48000, so about 50 samples a second pile up (1000 ppm, five times what real clocks do).
+    The output stretches blocks by a sample at a time and its fill stays put."""
+    from seplive.stream import devices
+    from seplive.stream.audio_io import DeviceSink, DeviceSource
+
+    with PulseServer(RATE):  # its own server: the module's combine sink changes app_out's timing
+        src = DeviceSource(devices.find_loopback(), channels=2, sample_rate=48050, blocksize=512)
+        snk = DeviceSink(devices.resolve("app_out", "output"), channels=2, sample_rate=48000, blocksize=512)
+        excess_per_s, fills = _drift_run(src, snk)
+    assert excess_per_s > 20, excess_per_s  # the drift was real ...
+
+    assert snk.drift_corrections > 0  # ... was corrected ...
+    # ... and the fill did not grow with it: uncorrected, 18 s after settling would add
+    # 18 x excess_per_s (about 1000) frames; the correction keeps it within its tolerance
+    late = snk.fill_average  # (one reading means little: the device drains the ring in gulps)
+    assert late < snk.settled_fill + snk.tolerance + 128 < snk.settled_fill + 18 * excess_per_s, (late, snk.settled_fill, excess_per_s)
+    assert snk.underflow_restarts == 0 and snk.dropped_frames == 0

@@ -133,8 +133,8 @@ class DeviceSink:
         device_frames = int(self.latency_s * self.device_rate)
         # enough queued to ride out the device's own period plus bursty input (four blocks)
         self.target = int(target_frames if target_frames is not None else device_frames + 4 * blocksize)
-        self.tolerance = max(blocksize, device_frames // 2)
-        self._since_correction = 0
+        self.tolerance = max(blocksize // 2, 128)
+
         self._ring = rtmixer.RingBuffer(4 * channels, _ring_size(max(16 * blocksize, 8 * self.target, self.device_rate // 2)))
         self.underflow_restarts = 0
         self.drift_corrections = 0
@@ -159,6 +159,11 @@ class DeviceSink:
     def queued(self) -> int:
         """Frames the device has yet to play (the priming, before the first block)."""
         return self.target if self._action is None else self._ring.read_available
+
+    @property
+    def fill_average(self) -> float:
+        """A slow average of the frames queued (the drift corrector's reading)."""
+        return self._fill_avg
 
     @property
     def settled_fill(self) -> float:
@@ -193,20 +198,19 @@ class DeviceSink:
         if n:
             # clock drift between the input and output devices: a slow average of the fill
             # (the callback drains the ring in device-period gulps, so one reading means
-            # little); when it stays off target, stretch or shrink one block by one sample,
-            # at most once every 32 blocks (room for 1000 ppm of drift at 512-frame blocks)
+            # little); when it stays off target, stretch or shrink the block by one sample
+            # (room for 1/block of drift: 1950 ppm at 512-frame blocks; real clocks differ by
+            # well under 200 ppm)
             self._fill_avg += 0.02 * (self._ring.read_available - self._fill_avg)
-            self._since_correction += 1
             self._blocks += 1
             if self._baseline is None and self._blocks >= 150:
                 self._baseline = self._fill_avg  # where the fill settles with this device
             error = 0.0 if self._baseline is None else self._fill_avg - self._baseline
-            if abs(error) > self.tolerance and self._since_correction >= 32 and n > 8:
+            if abs(error) > self.tolerance and n > 8:
                 m = n - 1 if error > 0 else n + 1
                 src = np.linspace(0.0, n - 1.0, m)
                 block = np.stack([np.interp(src, np.arange(n), block[:, c]) for c in range(block.shape[1])], axis=1).astype(np.float32)
                 self.drift_corrections += 1
-                self._since_correction = 0
         free = self._ring.write_available
         if len(block) > free:
             self.dropped_frames += len(block) - free
