@@ -186,14 +186,14 @@ class Session:
         st = eng.compute_stats
         audio_s = self.frames_in / self.source.sample_rate
         return {
-            "latency_ms": 1000.0 * (eng.latency_samples + self.device_latency_samples) / self.source.sample_rate,
+            "latency_ms": 1000.0 * self.latency_samples / self.source.sample_rate,
             "deadline_misses": c.deadline_misses,
             "xruns": self.xruns,
             "rtf": st.total_s / audio_s if audio_s else 0.0,
             "compute_ms_p50": st.percentile_ms(50),
             "compute_ms_p99": st.percentile_ms(99),
             "meters": dict(eng.meters),
-            "prompts": eng.prompts,
+            "prompts": list(eng.prompts),
         }
 
     def stop(self, reason: str = "stopped") -> None:
@@ -413,16 +413,17 @@ class Session:
                     log.debug("no stats from %s: %s", stream.path, exc)
 
     def report(self) -> dict[str, Any]:
+        """Everything about the run: settings, latency, counters (the --report JSON)."""
         eng = self.engine
         st = eng.compute_stats
         c = eng.counters
-        audio_s = self.frames_in / self.source.sample_rate
+        live = self.status()
+        del live["meters"]
         return {
             "seplive_version": __version__,
             "input": str(self.config.input),
             "output": self.config.output,
             "model": self.plugin.name,
-            "prompts": list(eng.prompts),
             "mix": {
                 "gains_db": dict(self.mix_settings.gain_db),
                 "muted": sorted(self.mix_settings.mute),
@@ -433,11 +434,11 @@ class Session:
             "channels": self.source.channels,
             "block_samples": eng.block,
             "hop_samples": eng.hop,
+            "hop_ms": 1000.0 * eng.hop / eng.model_rate,
             "context_samples": eng.context,
             "lookahead_samples": eng.lookahead,
             "crossfade_samples": eng.crossfade,
-            "latency_samples": eng.latency_samples + self.device_latency_samples,
-            "latency_ms": 1000.0 * (eng.latency_samples + self.device_latency_samples) / self.source.sample_rate,
+            "latency_samples": self.latency_samples,
             "engine_latency_samples": eng.latency_samples,
             "latency_breakdown_ms": {**eng.latency_breakdown(), **self._device_latency_ms()},
             "input_device": self._device_in.description if self._device_in else None,
@@ -452,21 +453,17 @@ class Session:
             "realtime": self.config.realtime,
             "frames_in": self.frames_in,
             "frames_out": self.frames_out,
-            "audio_s": audio_s,
+            "audio_s": self.frames_in / self.source.sample_rate,
             "wall_s": self.wall_s,
             "hops": c.hops,
-            "deadline_misses": c.deadline_misses,
             "skipped_hops": eng._runner.skipped,
-            "xruns": self.xruns,
             "underflows": c.underflows,
             "plugin_errors": c.plugin_errors,
             "model_bypassed": c.bypassed,
             "nonfinite_blocks": c.nonfinite_blocks,
+            "rejected_changes": c.rejected_changes,
             "clipped_samples": sum(getattr(k, "clipped", 0) for k in self.sinks),
-            "compute_ms_p50": st.percentile_ms(50),
-            "compute_ms_p99": st.percentile_ms(99),
             "compute_ms_max": st.max_s * 1e3,
-            "hop_ms": 1000.0 * eng.hop / eng.model_rate,
-            "rtf": st.total_s / audio_s if audio_s else 0.0,
+            **live,  # latency_ms, deadline_misses, xruns, rtf, compute_ms_p50/p99, prompts
             "stop_reason": self.stop_reason,
         }

@@ -111,7 +111,7 @@ def test_loopback_center_separates(pulse, tmp_path):
     for ch in (0, 1):
         spec = np.abs(np.fft.rfft(seg[:, ch] * np.hanning(len(seg))))
 
-        def level(hz):
+        def level(hz, spec=spec):
             return 20 * np.log10(spec[np.abs(f - hz) < 5].max() + 1e-12)
 
         assert level(440) - level(1250) >= 20 and level(440) - level(3100) >= 20, (ch, level(440), level(1250), level(3100))

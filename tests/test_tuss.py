@@ -235,11 +235,11 @@ def test_missing_unexpected_and_misshaped_keys_in_one_message(tmp_path: Path, ti
     _expect(
         tmp_path / "m.pth",
         "not a TUSS checkpoint",
-        "2 missing keys",
+        "missing keys: 2",
         "attn_norm.gamma",
-        "1 unexpected (e.g. model.separator.extra.weight)",
-        "1 with the wrong shape",
-        "(16, 31) vs expected (16, 32)",
+        "unexpected keys: 1 (e.g. model.separator.extra.weight)",
+        "mis-shaped: 1",
+        "[16, 31] vs expected [16, 32]",
     )
 
 

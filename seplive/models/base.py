@@ -99,7 +99,7 @@ class Separator(ABC):
     def process(self, window: np.ndarray, prompts: Sequence[str]) -> np.ndarray:
         """Separate one hop.  See the module docstring for shapes."""
 
-    def reset(self) -> None:
+    def reset(self) -> None:  # noqa: B027 (optional hook: stateless plugins have nothing to forget)
         """Forget all streaming state (a new stream, or a discontinuity)."""
 
     # -- helpers ---------------------------------------------------------------------

@@ -25,6 +25,7 @@ import torch
 from torch import Tensor
 
 from ..base import SeparatorError
+from ..checkpoints import describe_mismatch
 from .config import PRESETS, LasaftConfig
 from .model import LasaftNet
 
@@ -174,24 +175,6 @@ def infer_config(
     return cfg.replace(activation=activation)
 
 
-def _describe_mismatch(expected: Mapping[str, Tensor], got: Mapping[str, Tensor]) -> str | None:
-    missing = [k for k in expected if k not in got]
-    unexpected = [k for k in got if k not in expected]
-    shapes = [
-        f"{k} {list(got[k].shape)} (expected {list(expected[k].shape)})"
-        for k in expected
-        if k in got and tuple(got[k].shape) != tuple(expected[k].shape)
-    ]
-    parts = []
-    if missing:
-        parts.append(f"missing keys: {_listing(missing)}")
-    if unexpected:
-        parts.append(f"unexpected keys: {_listing(unexpected)}")
-    if shapes:
-        parts.append(f"mis-shaped: {_listing(shapes)}")
-    return "; ".join(parts) if parts else None
-
-
 def load_state_dict(
     state: Mapping[str, Tensor],
     has_stft: bool = True,
@@ -215,7 +198,7 @@ def load_state_dict(
     state = dict(state)
     if not has_stft:
         state[_WINDOW] = expected[_WINDOW].clone()
-    problem = _describe_mismatch(expected, state)
+    problem = describe_mismatch(expected, state)
     if problem:
         raise _fail(
             source,

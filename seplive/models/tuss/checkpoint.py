@@ -29,6 +29,7 @@ from typing import Any
 import torch
 
 from ..base import SeparatorError
+from ..checkpoints import describe_mismatch
 from .model import FFNConfig, StackConfig, TussConfig, TussModel
 
 log = logging.getLogger(__name__)
@@ -409,25 +410,6 @@ def infer_config(state: Mapping[str, torch.Tensor], hints: Mapping[str, Any] | N
     )
 
 
-def _compare(expected: Mapping[str, torch.Tensor], got: Mapping[str, torch.Tensor]) -> str | None:
-    """One line naming missing, unexpected and mis-shaped keys, or ``None`` if they agree."""
-    missing = [k for k in expected if k not in got]
-    unexpected = [k for k in got if k not in expected]
-    shaped = [
-        f"{'model.' + k} {tuple(got[k].shape)} vs expected {tuple(expected[k].shape)}"
-        for k in expected
-        if k in got and tuple(got[k].shape) != tuple(expected[k].shape)
-    ]
-    parts = []
-    if missing:
-        parts.append(f"{len(missing)} missing keys (e.g. {_examples(['model.' + k for k in missing])})")
-    if unexpected:
-        parts.append(f"{len(unexpected)} unexpected (e.g. {_examples(['model.' + k for k in unexpected])})")
-    if shaped:
-        parts.append(f"{len(shaped)} with the wrong shape (e.g. {_examples(shaped, 2)})")
-    return ", ".join(parts) or None
-
-
 # ----------------------------------------------------------------------------------------
 # public API
 
@@ -481,7 +463,7 @@ def load_official(
         raise _fail(str(exc)) from None
     model = TussModel(cfg)
     expected = model.state_dict()
-    problem = _compare(expected, state)
+    problem = describe_mismatch(expected, state, key_prefix="model.")
     if problem:
         raise _fail(f"{Path(path).name}: {problem}")
     model.load_state_dict(state, strict=True)

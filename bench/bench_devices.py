@@ -1,0 +1,132 @@
+"""Benchmark: live devices on a private PulseAudio (null sinks, no sound card).
+
+    .venv/bin/python bench/bench_devices.py latency [--repeats 5]
+    .venv/bin/python bench/bench_devices.py soak [--minutes 10] [--model center]
+
+``latency``: end-to-end latency measured, not computed: a chirp is played into a combine
+sink feeding both ``speakers`` (whose monitor seplive captures as the loopback) and
+``app_out`` (where seplive plays); a recording of ``app_out`` holds the direct copy and
+seplive's copy, and their distance is the latency.  At device blocks of 256 and 1024.
+
+``soak``: a paced run of the demo song looped for N minutes through ``--input loopback``
+with the given model; prints deadline misses, xruns, skipped input, output drift
+corrections and restarts, and the latency measured by chirps at the start and the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import scipy.signal as ss
+import soundfile as sf
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from servers import PulseServer  # noqa: E402
+
+RATE = 48000
+
+
+def chirp(seconds=0.25, amp=0.4):
+    n = int(seconds * RATE)
+    t = np.arange(n) / RATE
+    return (amp * np.sin(2 * np.pi * (300 * t + (6000 - 300) / 2 / seconds * t * t)) * np.hanning(n)).astype(np.float32)
+
+
+def delays(rec: np.ndarray, ref: np.ndarray) -> list[int]:
+    """Distances between consecutive direct/through chirp pairs in a recording."""
+    cc = ss.correlate(rec[:, 0], ref, mode="valid", method="fft") / np.sum(ref * ref)
+    p, _ = ss.find_peaks(np.abs(cc), height=0.3, distance=len(ref) // 4)
+    return [int(p[i + 1] - p[i]) for i in range(0, len(p) - 1, 2)]
+
+
+def run_session(args: list[str], seconds: float, play_at: list[float], tmp: Path, ref: np.ndarray, background=None):
+    sig = np.zeros((RATE, 2), np.float32)
+    sig[: len(ref)] = ref[:, None]
+    sf.write(tmp / "chirp.wav", sig, RATE, subtype="FLOAT")
+    rec = subprocess.Popen(["parec", "--device=app_out.monitor", "--format=float32le", f"--rate={RATE}", "--channels=2",
+                            "--raw", str(tmp / "rec.raw")])
+    report = tmp / "r.json"
+    app = subprocess.Popen([sys.executable, "-m", "seplive", "--input", "loopback", "--output", "app_out",
+                            "--duration", str(seconds), "--report", str(report), "-q", *args])
+    bg = subprocess.Popen(["paplay", "--device=speakers", str(background)]) if background else None
+    t0 = time.monotonic()
+    for at in play_at:
+        time.sleep(max(0.0, t0 + at - time.monotonic()))
+        subprocess.run(["paplay", "--device=both", str(tmp / "chirp.wav")], check=True)
+    app.wait()
+    if bg is not None:
+        bg.terminate()
+    time.sleep(0.2)
+    rec.terminate()
+    rec.wait()
+    y = np.fromfile(tmp / "rec.raw", dtype=np.float32).reshape(-1, 2)
+    return delays(y, ref), json.loads(report.read_text())
+
+
+def latency(repeats: int) -> None:
+    ref = chirp()
+    print("| device block | measured ms (median of runs) | min-max ms | reported ms | misses | xruns |")
+    print("|---|---|---|---|---|---|")
+    for block in (256, 1024):
+        got, reps = [], []
+        for _ in range(repeats):
+            with PulseServer(RATE) as ps, tempfile.TemporaryDirectory() as d:
+                ps.pactl("load-module", "module-combine-sink", "sink_name=both", "slaves=speakers,app_out")
+                ds, rep = run_session(["-m", "identity", "-p", "vocals", "--device-block", str(block)], 3.0, [1.2],
+                                      Path(d), ref)
+                got += ds
+                reps.append(rep)
+        ms = np.array(got) / RATE * 1000
+        print(f"| {block} | {np.median(ms):.1f} | {ms.min():.1f}-{ms.max():.1f} | "
+              f"{np.median([r['latency_ms'] for r in reps]):.1f} | {sum(r['deadline_misses'] for r in reps)} | "
+              f"{sum(r['xruns'] for r in reps)} |")
+
+
+def soak(minutes: float, model: str) -> None:
+    from seplive.demo import make_song
+
+    ref = chirp()
+    seconds = minutes * 60
+    with PulseServer(RATE) as ps, tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        ps.pactl("load-module", "module-combine-sink", "sink_name=both", "slaves=speakers,app_out")
+        song = sum(make_song(seconds=30.0).values())
+        reps_needed = int(np.ceil((seconds + 10) / 30.0))
+        sf.write(tmp / "song.wav", np.tile(song * 0.5, (reps_needed, 1)), RATE, subtype="FLOAT")
+        prompts = ["-p", "vocals"] if model != "hpss" else ["-p", "drums"]
+        t0 = time.perf_counter()
+        ds, rep = run_session(["-m", model, *prompts], seconds, [2.0, seconds - 4.0], tmp, ref, background=tmp / "song.wav")
+        wall = time.perf_counter() - t0
+    print(json.dumps({
+        "minutes": minutes, "model": model, "wall_s": round(wall, 1),
+        "latency_start_ms": ds[0] / RATE * 1000 if ds else None,
+        "latency_end_ms": ds[-1] / RATE * 1000 if len(ds) > 1 else None,
+        **{k: rep[k] for k in ("deadline_misses", "xruns", "input_skipped_frames", "output_drift_corrections",
+                                "output_restarts", "hops", "compute_ms_p50", "compute_ms_p99", "rtf", "latency_ms")},
+    }, indent=2))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="what", required=True)
+    a = sub.add_parser("latency")
+    a.add_argument("--repeats", type=int, default=5)
+    b = sub.add_parser("soak")
+    b.add_argument("--minutes", type=float, default=10.0)
+    b.add_argument("--model", default="center")
+    args = ap.parse_args()
+    if args.what == "latency":
+        latency(args.repeats)
+    else:
+        soak(args.minutes, args.model)
+
+
+if __name__ == "__main__":
+    main()
