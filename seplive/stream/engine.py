@@ -36,8 +36,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..control.mix import KINDS, MixChange, MixSettings, MixState
-from ..models.prompts import REST
 from ..models.base import Separator, SeparatorError
+from ..models.prompts import REST
 from .fifo import IndexedFifo
 from .resample import StreamResampler
 from .runner import InlineRunner, Job, ThreadedRunner

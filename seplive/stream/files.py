@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-
 #: extensions that name audio files (anything else is taken for a device name)
 AUDIO_EXTENSIONS = ("wav", "wave", "flac", "ogg", "oga", "opus", "mp3", "aiff", "aif", "aifc", "w64", "caf", "au", "snd", "rf64")
 
