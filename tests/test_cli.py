@@ -116,3 +116,23 @@ def test_version_and_help():
     h = seplive("run", "--help").stdout
     for flag in ("--prompts", "--mute", "--gain", "--hop-ms", "--context-ms", "--lookahead-ms", "--report", "--realtime"):
         assert flag in h
+
+
+def test_ctrl_c_stops_cleanly_with_output_and_report(tmp_path):
+    import signal
+    import time
+
+    x = np.random.default_rng(3).standard_normal((5 * 16000, 1)).astype(np.float32) * 0.1
+    sf.write(tmp_path / "in.wav", x, 16000, subtype="FLOAT")
+    out, rep = tmp_path / "out.wav", tmp_path / "r.json"
+    p = subprocess.Popen([sys.executable, "-m", "seplive", "-i", tmp_path / "in.wav", "-o", out, "-m", "identity",
+                          "-p", "vocals", "--realtime", "--report", rep, "-q"], stderr=subprocess.PIPE, text=True)
+    time.sleep(1.5)
+    p.send_signal(signal.SIGINT)
+    assert p.wait(timeout=30) == 0, p.stderr.read()
+    report = json.loads(rep.read_text())
+    assert report["stop_reason"] == "interrupted (SIGINT)"
+    y, _ = sf.read(out, dtype="float32", always_2d=True)
+    assert 0 < len(y) == report["frames_out"] == report["frames_in"] < len(x)
+    L = report["latency_samples"]
+    np.testing.assert_allclose(y[L:, 0], x[: len(y) - L, 0], atol=1e-6)
