@@ -194,7 +194,7 @@ def test_stall_in_the_worker_plays_dry_and_latency_recovers(pulse, tmp_path):
 JACK_CLIENT = """
 import sys, numpy as np, sounddevice as sd
 sig = np.load(sys.argv[1])
-rec = sd.playrec(sig, 48000, channels=2, device=("system, JACK", "system, JACK"), blocking=True)
+rec = sd.playrec(sig, 48000, channels=int(sys.argv[3]), device=("system, JACK", "system, JACK"), blocking=True)
 np.save(sys.argv[2], rec)
 """
 
@@ -253,7 +253,7 @@ def test_jack_identity_round_trip(jack, tmp_path):
     client = None
     try:
         _wait_ports(jack, "PortAudio:")
-        client = subprocess.Popen([sys.executable, str(tmp_path / "client.py"), str(tmp_path / "sig.npy"), str(tmp_path / "rec.npy")])
+        client = subprocess.Popen([sys.executable, str(tmp_path / "client.py"), str(tmp_path / "sig.npy"), str(tmp_path / "rec.npy"), "2"])
         _wait_ports(jack, "PortAudio-01:")
         _rewire(jack, "PortAudio-01", "PortAudio")
         assert client.wait(timeout=60) == 0
@@ -282,14 +282,6 @@ def jack8():
         yield js
 
 
-STEMS_CLIENT = """
-import sys, numpy as np, sounddevice as sd
-sig = np.load(sys.argv[1])
-rec = sd.playrec(sig, 48000, channels=6, device=("system, JACK", "system, JACK"), blocking=True)
-np.save(sys.argv[2], rec)
-"""
-
-
 def test_jack_stems_out_each_stem_on_its_own_pair(jack8, tmp_path):
     """--stems-out over JACK: with center and two prompts, vocals, musicbg and rest each
     arrive on their own pair of ports, and the pairs sum to the input."""
@@ -299,14 +291,14 @@ def test_jack_stems_out_each_stem_on_its_own_pair(jack8, tmp_path):
     onset = int(1.5 * RATE)  # silence first: the ports are wired while it plays
     sig[:onset] = 0
     np.save(tmp_path / "sig.npy", sig.astype(np.float32))
-    (tmp_path / "client.py").write_text(STEMS_CLIENT)
+    (tmp_path / "client.py").write_text(JACK_CLIENT)
     report = tmp_path / "r.json"
     app = seplive("--input", "system, JACK", "--output", "none", "--stems-out", "system, JACK", "-m", "center",
                   "-p", "vocals", "musicbg", "--duration", "6", "--device-block", "256", "--report", report)
     client = None
     try:
         _wait_ports(jack8, "PortAudio:", 8)
-        client = subprocess.Popen([sys.executable, str(tmp_path / "client.py"), str(tmp_path / "sig.npy"), str(tmp_path / "rec.npy")])
+        client = subprocess.Popen([sys.executable, str(tmp_path / "client.py"), str(tmp_path / "sig.npy"), str(tmp_path / "rec.npy"), "6"])
         _wait_ports(jack8, "PortAudio-01:", 8)
         _unplug_from_system(jack8, {"PortAudio", "PortAudio-01"})
         for k in range(2):

@@ -169,6 +169,11 @@ class MixState:
         return self._current
 
     @property
+    def ramping(self) -> bool:
+        """A ramp is under way, or a change waits to start one."""
+        return self._ramp_left > 0 or self._dirty
+
+    @property
     def target(self) -> np.ndarray:
         """Where the ramps are heading."""
         return self._target

@@ -202,6 +202,7 @@ class Engine:
         )
         self._scheduled: list[tuple[int, MixChange]] = []
         self._last_selected = {p: 0 for p in self.mix.settings.stems}
+        self._steady_prompts: tuple[str, ...] | None = None
         self._out_pos = 0  # absolute index of the next output sample
         self._in_pos = 0
         if getattr(self, "_runner", None) is not None:
@@ -338,18 +339,23 @@ class Engine:
 
     def _job_prompts(self, hop: int) -> tuple[str, ...]:
         """The selection, plus stems that left it recently and are still fading out."""
+        m = self.mix
+        steady = not self._scheduled and not m.ramping and len(self._last_selected) == len(m.settings.stems)
+        if steady and self._steady_prompts is not None:
+            return self._steady_prompts  # nothing changes, nothing fades: same as last hop
         selection = self._pending_selection()
         for p in selection:
             self._last_selected[p] = hop
         keep = {p for p, last in self._last_selected.items() if hop - last <= self._linger_hops}
         # and any stem whose gain still differs from rest's (a ramp restarted by a newer change)
-        m = self.mix
         for cur in (m.current, m.target):
             coef = np.abs(cur[: m.rest_row] - cur[m.rest_row]) > 1e-7
             keep.update(self.vocabulary[i] for i in np.nonzero(coef)[0])
         for p in [p for p in self._last_selected if p not in keep]:
             del self._last_selected[p]
-        return tuple(p for p in self.vocabulary if p in keep)
+        prompts = tuple(p for p in self.vocabulary if p in keep)
+        self._steady_prompts = prompts if steady else None
+        return prompts
 
     def _finalise_ready(self) -> None:
         while self._next_final < self._next_submit and self._next_final in self._runner.results:
@@ -365,7 +371,9 @@ class Engine:
             return np.zeros((len(stems), self.channels), np.float32)
         rows = [self.mix.index[p] for p in prompts]
         coef = g[rows] - g[self.mix.rest_row]  # (P, n|1)
-        return np.einsum("npc,pn->nc", stems, np.broadcast_to(coef, (len(prompts), len(stems))))
+        if coef.shape[1] == 1:  # constant gains (the usual case): one small matrix product
+            return np.einsum("npc,p->nc", stems, coef[:, 0])
+        return np.einsum("npc,pn->nc", stems, coef)
 
     def _pick(self, stems: np.ndarray, prompts: tuple[str, ...], name: str) -> np.ndarray:
         if name in prompts:
@@ -459,16 +467,17 @@ class Engine:
         if not len(body):
             return
         peak = np.abs(body).max(axis=(0, 2))
-        rms = np.sqrt(np.mean(np.square(body), axis=(0, 2)))
+        rms = np.sqrt(np.einsum("npc,npc->p", body, body) / (body.shape[0] * body.shape[2]))
         meters = dict(self.meters)
         for i, p in enumerate(prompts):
             meters[p] = (float(peak[i]), float(rms[i]))
         self.meters = meters
 
     def _meter(self, name: str, x: np.ndarray) -> None:
-        if len(x):
+        if x.size:
+            flat = x.reshape(-1)
             meters = dict(self.meters)
-            meters[name] = (float(np.abs(x).max()), float(np.sqrt(np.mean(np.square(x)))))
+            meters[name] = (float(np.abs(flat).max()), float(np.sqrt(np.dot(flat, flat) / flat.size)))
             self.meters = meters
 
     def _note_failure(self, exc: BaseException) -> None:
