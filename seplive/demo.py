@@ -77,13 +77,19 @@ def make_song(seconds: float = 8.0, rate: int = RATE, seed: int = 7) -> dict[str
     }
 
 
-#: (file name, model, prompts, mute, what it is)
+#: (file name, model, prompts, mute, what it is, the true stems it should be)
 DEMO_MIXES = (
-    ("karaoke.wav", "center", [], ["vocals"], "vocals muted (centre/side separation)"),
-    ("acapella.wav", "center", ["vocals"], [], "vocals only"),
-    ("drums-only.wav", "hpss", ["drums"], [], "percussive part only (harmonic/percussive)"),
-    ("drumless.wav", "hpss", [], ["drums"], "percussion removed"),
+    ("karaoke.wav", "center", [], ["vocals"], "vocals muted (centre/side separation)", ("drums", "music")),
+    ("acapella.wav", "center", ["vocals"], [], "vocals only", ("vocals",)),
+    ("drums-only.wav", "hpss", ["drums"], [], "percussive part only (harmonic/percussive)", ("drums",)),
+    ("drumless.wav", "hpss", [], ["drums"], "percussion removed", ("vocals", "music")),
 )
+
+
+def snr_db(estimate: np.ndarray, reference: np.ndarray) -> float:
+    """Signal-to-error ratio of ``estimate`` against ``reference``, in dB."""
+    err = np.sum((estimate - reference) ** 2)
+    return float(10 * np.log10(np.sum(reference**2) / max(err, 1e-20)))
 
 
 def run_demo(out_dir: str | Path, quiet: bool = False) -> dict:
@@ -99,19 +105,23 @@ def run_demo(out_dir: str | Path, quiet: bool = False) -> dict:
     for name, x in stems.items():
         sf.write(out / f"true_{name}.wav", x, RATE, subtype="FLOAT")
     results = []
-    for fname, model, prompts, mute, what in DEMO_MIXES:
+    for fname, model, prompts, mute, what, truth in DEMO_MIXES:
         report_path = out / (Path(fname).stem + ".json")
         cfg = SessionConfig(input=str(mix_path), output=str(out / fname), model=model, prompts=prompts, mute=mute,
                             report=str(report_path), align=True)
         rep = Session(cfg).run()
+        reference = sum(stems[t] for t in truth)
+        estimate, _ = sf.read(out / fname, dtype="float32", always_2d=True)
         results.append({"file": str(out / fname), "what": what, "model": model, "latency_ms": rep["latency_ms"],
-                        "rtf": rep["rtf"], "compute_ms_p99": rep["compute_ms_p99"], "hop_ms": rep["hop_ms"]})
+                        "rtf": rep["rtf"], "compute_ms_p99": rep["compute_ms_p99"], "hop_ms": rep["hop_ms"],
+                        "snr_db": snr_db(estimate, reference), "snr_of_mix_db": snr_db(mix, reference)})
     summary = {"mix": str(mix_path), "results": results}
     (out / "demo.json").write_text(json.dumps(summary, indent=2) + "\n")
     if not quiet:
         print(f"seplive demo: a synthetic song, {mix_path}, through the live engine:")
         for r in results:
             print(f"  {r['file']:<40} {r['what']}  [{r['model']}, latency {r['latency_ms']:.1f} ms,"
-                  f" compute p99 {r['compute_ms_p99']:.2f} ms per {r['hop_ms']:.1f} ms hop, rtf {r['rtf']:.3f}]")
+                  f" compute p99 {r['compute_ms_p99']:.2f} ms per {r['hop_ms']:.1f} ms hop, rtf {r['rtf']:.3f};"
+                  f" SNR vs the true stems {r['snr_db']:.1f} dB, the mix itself {r['snr_of_mix_db']:.1f} dB]")
         print("Next: seplive -i YOUR_SONG.wav -o karaoke.wav --mute vocals   (any wav/flac/ogg)")
     return summary

@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -136,3 +137,16 @@ def test_ctrl_c_stops_cleanly_with_output_and_report(tmp_path):
     assert 0 < len(y) == report["frames_out"] == report["frames_in"] < len(x)
     L = report["latency_samples"]
     np.testing.assert_allclose(y[L:, 0], x[: len(y) - L, 0], atol=1e-6)
+
+
+def test_demo_makes_its_files_and_separates(tmp_path):
+    r = seplive("demo", "--out", tmp_path / "demo", "-q")
+    assert r.returncode == 0, r.stderr
+    summary = json.loads((tmp_path / "demo" / "demo.json").read_text())
+    by_name = {Path(x["file"]).name: x for x in summary["results"]}
+    assert set(by_name) == {"karaoke.wav", "acapella.wav", "drums-only.wav", "drumless.wav"}
+    for name in by_name:
+        assert sf.info(tmp_path / "demo" / name).frames == sf.info(tmp_path / "demo" / "mix.wav").frames
+    # the centre/side separator really separates the demo song's centred vocals
+    for name in ("karaoke.wav", "acapella.wav"):
+        assert by_name[name]["snr_db"] > by_name[name]["snr_of_mix_db"] + 6
