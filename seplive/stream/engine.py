@@ -289,9 +289,10 @@ class Engine:
         if not np.isfinite(block).all():
             self.counters.nonfinite_blocks += 1
             block = np.nan_to_num(block, nan=0.0, posinf=0.0, neginf=0.0)
-        block = np.clip(block, -4.0, 4.0, dtype=np.float32) if np.abs(block).max(initial=0.0) > 4.0 else block
-        self._dry.push(block)
         self._meter("input", block)
+        if self.meters["input"][0] > 4.0:  # beyond any sane level: keep the math bounded
+            block = np.clip(block, -4.0, 4.0, dtype=np.float32)
+        self._dry.push(block)
         self._in_pos += len(block)
         self._mfifo.push(self._in_rs.process(block))
         self._take_changes()
@@ -474,7 +475,9 @@ class Engine:
         self.meters = meters
 
     def _meter(self, name: str, x: np.ndarray) -> None:
-        if x.size:
+        if not x.size:
+            self.meters = {**self.meters, name: (0.0, 0.0)}
+        else:
             flat = x.reshape(-1)
             meters = dict(self.meters)
             meters[name] = (float(np.abs(flat).max()), float(np.sqrt(np.dot(flat, flat) / flat.size)))
