@@ -68,6 +68,11 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     dev.add_argument("--device-latency", default="high", help="PortAudio latency: high, low or seconds (default high)")
     dev.add_argument("--allow-feedback", action="store_true", help="allow capturing the device being played to")
     dev.add_argument(
+        "--no-route", dest="route", action="store_false",
+        help="Linux: with --input loopback and the default output, do not route the applications through a"
+        " capture sink (then it is refused as feedback)",
+    )
+    dev.add_argument(
         "--stems-out", metavar="DEVICE|DIR/",
         help="every selected stem and 'rest' on its own channels of a multichannel device (for a DAW; the layout is"
         " printed and reported), or one file per stem in a folder (a name ending in /)",
@@ -214,6 +219,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         device_block=args.device_block,
         device_latency=latency,
         allow_feedback=args.allow_feedback,
+        route=args.route,
         stems_out=args.stems_out,
         controls=controls,
         model=args.model,

@@ -47,6 +47,9 @@ class SessionConfig:
     #: PortAudio latency for device streams: "high", "low" or seconds
     device_latency: float | str = "high"
     allow_feedback: bool = False
+    #: Linux: when ``loopback`` would capture the very sink the output plays to, create a
+    #: capture sink, move the applications onto it and play to the real one (restored at the end)
+    route: bool = True
     #: every selected stem and rest on its own channels: a multichannel device (for a DAW),
     #: or a folder that gets one file per stem
     stems_out: str | None = None
@@ -90,6 +93,15 @@ class Session:
         self.config = config
         self._stop = threading.Event()
         self.stop_reason = ""
+        self._route = None
+        try:
+            self._setup(config)
+        except BaseException:
+            if self._route is not None:  # put the system's audio back as it was
+                self._route.close()
+            raise
+
+    def _setup(self, config: SessionConfig) -> None:
         cfg = config
         self._device_in = None
         self._device_outs: list = []
@@ -221,6 +233,8 @@ class Session:
                 control.start(self)
                 started.append(control)
             t0 = time.perf_counter()  # the clock starts after the controls: a slow start must not burst
+            if self._route is not None:
+                self._route.engage()
             n = 0
             while not self._stop.is_set():
                 want = int(min(block, limit - self.frames_in))
@@ -273,6 +287,8 @@ class Session:
                 sink.close(ok=ok)
             if self.live:
                 self._poll_xruns(final=True)
+            if self._route is not None:
+                self._route.close()
             if old_handler is not None:
                 signal.signal(signal.SIGINT, old_handler)
         report = self.report()
@@ -344,6 +360,18 @@ class Session:
             devices.refresh()
             self._device_in = devices.resolve(cfg.input, "input")
             self._device_out_choices = [devices.resolve(o, "output") for o in outputs if not is_file_spec(o)]
+        if not cfg.allow_feedback and cfg.route and self._feedback(cfg) and cfg.input.strip().lower() == "loopback":
+            # the usual desktop case: capture what plays and play it back to the same sink;
+            # put seplive between the applications and the speakers instead
+            self._route = devices.PulseRoute()
+            log.warning("loopback: %s", self._route.describe())
+            self._device_in = devices._via_pulse("input", f"{self._route.SINK}.monitor",
+                                                 f"loopback: what applications play (routed into '{self._route.SINK}')")
+            self._device_out_choices = [
+                devices._via_pulse("output", self._route.speakers, f"PulseAudio sink '{self._route.speakers}'")
+                if out.pulse_sink == self._route.speakers else out
+                for out in self._device_out_choices
+            ]
         if not cfg.allow_feedback:
             for out in self._device_out_choices:
                 same_sink = self._device_in.pulse_sink is not None and self._device_in.pulse_sink == out.pulse_sink
@@ -358,6 +386,16 @@ class Session:
                         " player), choose --output YOUR_SPEAKERS, or pass --allow-feedback"
                     )
         log.info("input: %s", self._device_in.description)
+
+    def _feedback(self, cfg: SessionConfig) -> bool:
+        """Would an output play into what the input captures?"""
+        din = self._device_in
+        for out in self._device_out_choices:
+            if din.pulse_sink is not None and din.pulse_sink == out.pulse_sink:
+                return True
+            if not din.env and not out.env and out.index == din.index and cfg.input.strip().lower() == "loopback":
+                return True
+        return False
 
     def _open_source(self, cfg: SessionConfig):
         from .stream.audio_io import DeviceSource

@@ -377,3 +377,38 @@ def test_output_drift_is_compensated():
     late = snk.fill_average  # (one reading means little: the device drains the ring in gulps)
     assert late < snk.settled_fill + snk.tolerance + 128 < snk.settled_fill + 18 * excess_per_s, (late, snk.settled_fill, excess_per_s)
     assert snk.underflow_restarts == 0 and snk.dropped_frames == 0
+
+
+def test_loopback_to_the_default_output_routes_and_restores(tmp_path):
+    """The desktop case: `--input loopback` playing to the default sink.  Applications are
+    moved onto a capture sink while seplive runs, seplive plays to the real sink, and
+    everything is put back afterwards."""
+    with PulseServer(RATE) as ps:
+        t = np.arange(6 * RATE) / RATE
+        tone = (0.2 * np.sin(2 * np.pi * 330 * t)).astype(np.float32)
+        sf.write(tmp_path / "tone.wav", np.stack([tone, tone], 1), RATE, subtype="FLOAT")
+        player = subprocess.Popen(["paplay", str(tmp_path / "tone.wav")])  # to the default sink: speakers
+        time.sleep(0.5)
+        rec = Recorder(tmp_path / "rec.raw", source="speakers.monitor")
+        app = seplive("--input", "loopback", "-m", "identity", "-p", "vocals", "--duration", "3", "--report", tmp_path / "r.json")
+        seen = set()
+        deadline = time.monotonic() + 10
+        while app.poll() is None and time.monotonic() < deadline:
+            seen.add(ps.pactl("info").split("Default Sink: ")[1].split()[0])
+            time.sleep(0.1)
+        assert app.wait(timeout=30) == 0, app.stderr.read()
+        y = rec.stop()
+        assert "seplive_capture" in seen  # routed while it ran ...
+        assert "Default Sink: speakers" in ps.pactl("info")  # ... and put back
+        assert "seplive_capture" not in ps.pactl("list", "short", "sinks")
+        rep = json.loads((tmp_path / "r.json").read_text())
+        assert "routed" in rep["input_device"] and rep["output_devices"] == ["PulseAudio sink 'speakers'"]
+        # the tone kept reaching the speakers, through seplive: silent only while the
+        # re-routed sound takes its longer path (the latency) at the switch and back
+        level = np.sqrt(np.mean(y[: len(y) // 480 * 480, 0].reshape(-1, 480) ** 2, axis=1))  # 10 ms windows
+        first = int(np.argmax(level > 0.1))
+        silent_ms = 10 * np.count_nonzero(level[first : first + 400] < 0.1)  # 4 s from the tone's start
+        assert silent_ms <= 2 * (rep["latency_ms"] + 50), (silent_ms, rep["latency_ms"], "".join("#" if v > 0.1 else "." for v in level[first : first + 400]))
+        assert np.count_nonzero(level[first + 150 : first + 250] < 0.1) == 0  # steady while routed
+        player.terminate()
+        player.wait()

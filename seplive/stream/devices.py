@@ -254,3 +254,67 @@ def restore_env(old: dict[str, str | None]) -> None:
             os.environ.pop(k, None)
         else:
             os.environ[k] = v
+
+
+class PulseRoute:
+    """Put seplive between the applications and the speakers (PulseAudio/PipeWire).
+
+    Capturing the default sink's monitor and playing back to that same sink would feed
+    back.  Instead: create a null sink ``seplive_capture``, make it the default, move the
+    playing streams onto it, capture its monitor, and play to the sink that was the
+    default.  :meth:`close` moves the streams back, restores the default and removes the
+    sink; it runs however the session ends.
+    """
+
+    SINK = "seplive_capture"
+
+    def __init__(self) -> None:
+        info = pulse_info()
+        if info is None or not info.get("Default Sink"):
+            raise DeviceError("no PulseAudio/PipeWire server with a default sink answered")
+        self.speakers = info["Default Sink"]
+        if self.speakers == self.SINK:
+            raise DeviceError(f"the default sink is already '{self.SINK}' (another seplive is routing)")
+        # norewinds: a stream moved in with seconds of audio buffered must not be rewound
+        text = _pactl("load-module", "module-null-sink", f"sink_name={self.SINK}", "norewinds=1",
+                      f"sink_properties=device.description={self.SINK}")
+        if text is None or not text.strip().isdigit():
+            raise DeviceError("could not create the capture sink (pactl load-module module-null-sink failed)")
+        self.module = text.strip()
+        self.moved: list[str] = []
+        self.closed = False
+
+    def engage(self) -> None:
+        """Send the applications into the capture sink (call when seplive is ready to play:
+        from here until the first output, they are silent)."""
+        _pactl("set-default-sink", self.SINK)
+        for sink_input in self._inputs_on(self.speakers):
+            if _pactl("move-sink-input", sink_input, self.SINK) is not None:
+                self.moved.append(sink_input)
+
+    @staticmethod
+    def _inputs_on(sink: str) -> list[str]:
+        sinks = {}
+        for line in (_pactl("list", "short", "sinks") or "").splitlines():
+            cols = line.split("\t")
+            if len(cols) > 1:
+                sinks[cols[0]] = cols[1]
+        out = []
+        for line in (_pactl("list", "short", "sink-inputs") or "").splitlines():
+            cols = line.split("\t")
+            if len(cols) > 1 and sinks.get(cols[1]) == sink:
+                out.append(cols[0])
+        return out
+
+    def describe(self) -> str:
+        return (f"routing the system's audio through seplive: applications now play into '{self.SINK}',"
+                f" seplive plays to '{self.speakers}' (restored on exit)")
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        _pactl("set-default-sink", self.speakers)
+        for sink_input in self._inputs_on(self.SINK):
+            _pactl("move-sink-input", sink_input, self.speakers)
+        _pactl("unload-module", self.module)
