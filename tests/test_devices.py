@@ -118,8 +118,9 @@ def test_loopback_center_separates(pulse, tmp_path):
 
 
 def test_loopback_refuses_feedback(pulse):
+    # (without --no-route it would route the applications instead: see the routing test)
     r = subprocess.run([sys.executable, "-m", "seplive", "--input", "loopback", "--output", "speakers", "-p", "vocals",
-                        "-m", "identity", "--duration", "0.3"], capture_output=True, text=True, timeout=60)
+                        "-m", "identity", "--duration", "0.3", "--no-route"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "feed back" in r.stderr and len(r.stderr.strip().splitlines()) == 1
     r = subprocess.run([sys.executable, "-m", "seplive", "--input", "loopback", "--output", "speakers", "-p", "vocals",
                         "-m", "identity", "--duration", "0.3", "--allow-feedback", "-q"], capture_output=True, text=True, timeout=60)
