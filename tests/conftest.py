@@ -26,3 +26,15 @@ def db(x) -> float:
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tests on small tensors: one torch thread is faster and steadier on a shared 2-core
+    machine (two threads stall each other when the other core is busy)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

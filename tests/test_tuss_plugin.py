@@ -20,13 +20,8 @@ HOP = 2048
 
 
 @pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """The tests use small tensors: one torch thread is faster and steadier on a shared
-    2-core machine (two threads stall each other when the other core is busy)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def _one_thread(one_torch_thread):
+    """Small tensors: one torch thread is faster and steadier here (see conftest)."""
 
 
 @pytest.fixture(scope="module")
