@@ -36,13 +36,22 @@ from __future__ import annotations
 import math
 import tomllib
 from dataclasses import dataclass, field
+import sys
 from pathlib import Path
 from typing import Any
 
 from .targets import ControlError, Target, one_line, parse_target, suggest
 
+def _preset_dir() -> Path:
+    """The shipped controller files: ``presets/controllers`` of a source checkout, or where
+    an installed wheel put them (``<prefix>/share/seplive/presets/controllers``)."""
+    checkout = Path(__file__).resolve().parents[2] / "presets" / "controllers"
+    installed = Path(sys.prefix) / "share" / "seplive" / "presets" / "controllers"
+    return checkout if checkout.is_dir() or not installed.is_dir() else installed
+
+
 #: where the shipped controller files live (``presets/controllers/*.toml``)
-PRESET_DIR = Path(__file__).resolve().parents[2] / "presets" / "controllers"
+PRESET_DIR = _preset_dir()
 
 RELATIVE_ENCODINGS = ("twos", "offset64", "signbit")
 CURVES = ("linear", "db")
