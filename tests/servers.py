@@ -99,6 +99,11 @@ class JackServer:
     def __init__(self, rate: int = 48000, period: int = 256, channels: int = 2) -> None:
         self.rate, self.period, self.channels = rate, period, channels
         self.proc: subprocess.Popen | None = None
+        # a name of its own, so that several test runs on one machine never share a server
+        JackServer._count += 1
+        self.name = f"seplive-test-{os.getpid()}-{JackServer._count}"
+
+    _count = 0
 
     @staticmethod
     def _clean_stale() -> None:
@@ -121,10 +126,10 @@ class JackServer:
         os.environ["JACK_NO_AUDIO_RESERVATION"] = "1"
         os.environ["JACK_NO_START_SERVER"] = "1"
         self._saved_server = os.environ.get("JACK_DEFAULT_SERVER")
-        os.environ["JACK_DEFAULT_SERVER"] = "default"
+        os.environ["JACK_DEFAULT_SERVER"] = self.name
         self._clean_stale()
         self.proc = subprocess.Popen(
-            ["jackd", "-R", "-S", "-t", "5000", "-d", "dummy", "-r", str(self.rate), "-p", str(self.period),
+            ["jackd", "-n", self.name, "-R", "-S", "-t", "5000", "-d", "dummy", "-r", str(self.rate), "-p", str(self.period),
              "-C", str(self.channels), "-P", str(self.channels)],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )
