@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 
 from . import __version__
 
-SUBCOMMANDS = ("run", "models", "demo", "devices", "learn")
+SUBCOMMANDS = ("run", "models", "demo", "devices", "learn", "presets")
 
 
 class CliError(Exception):
@@ -50,7 +51,7 @@ def _literal(value: str) -> object:
 def _add_run_args(p: argparse.ArgumentParser) -> None:
     io = p.add_argument_group("input and output")
     io.add_argument(
-        "-i", "--input", required=True,
+        "-i", "--input",
         help="an audio file (wav, flac, ogg...) or a device: default/mic, loopback (what the system plays),"
         " a device number or name (see 'seplive devices'), a PulseAudio source name",
     )
@@ -64,8 +65,8 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     dev = p.add_argument_group("devices")
     dev.add_argument("--rate", type=int, help="device sample rate (default: the model's, else 48000)")
     dev.add_argument("--channels", type=int, help="input channels to capture (default: 2, or 1 for a mono device)")
-    dev.add_argument("--device-block", type=int, default=512, metavar="FRAMES", help="device block size (default 512)")
-    dev.add_argument("--device-latency", default="high", help="PortAudio latency: high, low or seconds (default high)")
+    dev.add_argument("--device-block", type=int, metavar="FRAMES", help="device block size (default 512)")
+    dev.add_argument("--device-latency", help="PortAudio latency: high, low or seconds (default high)")
     dev.add_argument("--allow-feedback", action="store_true", help="allow capturing the device being played to")
     dev.add_argument(
         "--no-route", dest="route", action="store_false",
@@ -82,40 +83,46 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="files only: shift the output back by the latency so it lines up with the input",
     )
+    pre = p.add_argument_group("presets (see 'seplive presets'; flags > SEPLIVE_* > preset > user config > defaults)")
+    pre.add_argument("-P", "--preset", metavar="NAME|FILE", help="start from a session preset: karaoke, acapella, dialogue...")
     m = p.add_argument_group("model")
-    m.add_argument("-m", "--model", default="center", help="separation plugin (see 'seplive models'; default: center)")
+    m.add_argument("-m", "--model", help="separation plugin (see 'seplive models'; default: center)")
     m.add_argument("--checkpoint", help="weights file for models that need one")
-    m.add_argument("--device", default="cpu", help="compute device for neural models: cpu, cuda, cuda:1 ...")
-    m.add_argument(
-        "--model-opt", action="append", default=[], metavar="KEY=VALUE", help="plugin option (repeatable)"
-    )
+    m.add_argument("--device", help="compute device for neural models: cpu, cuda, cuda:1 ... (default cpu)")
+    m.add_argument("--model-opt", action="append", metavar="KEY=VALUE", help="plugin option (repeatable)")
     m.add_argument(
         "--query", metavar="CLIP",
         help="audio-query conditioning (models that support it, e.g. lasaft): separate what sounds like this clip;"
         " the stem is called 'query'",
     )
     mix = p.add_argument_group("mix")
-    mix.add_argument("-p", "--prompts", nargs="+", default=[], metavar="P", help="stems to play (isolate); 'rest' = everything else")
-    mix.add_argument("--mute", nargs="+", default=[], metavar="P", help="stems to remove (karaoke: --mute vocals)")
-    mix.add_argument("--gain", action="append", default=[], metavar="STEM=DB", help="stem gain in dB (repeatable)")
+    mix.add_argument("-p", "--prompts", nargs="+", metavar="P", help="stems to play (isolate); 'rest' = everything else")
+    mix.add_argument("--mute", nargs="+", metavar="P", help="stems to remove (karaoke: --mute vocals)")
+    mix.add_argument("--gain", action="append", metavar="STEM=DB", help="stem gain in dB (repeatable)")
+    mix.add_argument("--master-db", type=float, metavar="DB", help="output gain in dB (default 0)")
+    mix.add_argument("--wet", type=float, metavar="0..1", help="0 = the dry input, 1 = the separated mix (default 1)")
     w = p.add_argument_group("windowing (model-rate samples, or milliseconds)")
     for name, what in (("hop", "new samples per model call"), ("context", "past samples a windowed model sees"), ("lookahead", "future samples it waits for (adds latency)")):
         g = w.add_mutually_exclusive_group()
         g.add_argument(f"--{name}", type=int, metavar="SAMPLES", help=what)
         g.add_argument(f"--{name}-ms", type=float, metavar="MS")
     w.add_argument("--block", type=int, metavar="SAMPLES", help="source frames per engine block (default: one hop)")
-    w.add_argument("--crossfade-ms", type=float, default=5.0, help="overlap and fallback crossfade (default 5)")
-    w.add_argument("--compute-budget", type=float, default=1.0, metavar="HOPS", help="model time per hop, in hops (default 1)")
-    w.add_argument("--resample-quality", default="HQ", choices=("QQ", "LQ", "MQ", "HQ", "VHQ"), help="soxr quality when rates differ (default HQ; LQ halves the delay but cuts above ~0.3 x rate)")
+    w.add_argument("--crossfade-ms", type=float, help="overlap and fallback crossfade (default 5)")
+    w.add_argument("--compute-budget", type=float, metavar="HOPS", help="model time per hop, in hops (default 1)")
+    w.add_argument("--resample-quality", choices=("QQ", "LQ", "MQ", "HQ", "VHQ"), help="soxr quality when rates differ (default HQ; LQ halves the delay but cuts above ~0.3 x rate)")
     g = p.add_argument_group("live control (see docs/control.md)")
     g.add_argument("--osc", metavar="[HOST:]PORT", help="OSC control on this UDP port (127.0.0.1 unless HOST; 0.0.0.0 = network)")
-    g.add_argument("--osc-feedback", action="append", default=[], metavar="HOST:PORT", help="send OSC feedback there from the start")
+    g.add_argument("--osc-feedback", action="append", metavar="HOST:PORT", help="send OSC feedback there from the start")
     g.add_argument("--midi", metavar="MAP", help="MIDI control: nanokontrol2, launchcontrolxl, xtouchmini, mpkminimk3, or a mapping .toml")
     g.add_argument("--midi-port", metavar="SUBSTRING", help="MIDI input name substring (default: the map's port)")
     g.add_argument("--midi-backend", metavar="BACKEND", help="mido backend, e.g. mido.backends.rtmidi/UNIX_JACK")
     o = p.add_argument_group("reporting")
     o.add_argument("--report", metavar="PATH", help="write a JSON run report")
-    o.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
+    o.add_argument(
+        "--log-json", metavar="PATH",
+        help="append one JSON status line per second to PATH ('-' = stderr), for machines",
+    )
+    o.add_argument("-q", "--quiet", action="store_true", help="no live status view; print nothing but errors")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -126,8 +133,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"seplive {__version__}")
     sub = parser.add_subparsers(dest="command")
-    run = sub.add_parser("run", help="separate and remix a stream (default)")
+    run = sub.add_parser(
+        "run", help="separate and remix a stream (default)", argument_default=argparse.SUPPRESS,
+        description="Separate and remix a stream: a file or a live device, through a separation model, to files"
+        " or devices. Settings not given as flags come from SEPLIVE_* variables, then --preset, then the user"
+        " config (~/.config/seplive/config.toml), then defaults.",
+        epilog="examples:\n  seplive --input loopback --prompts vocals\n  seplive --preset karaoke -i song.wav -o out.wav\n"
+        "  seplive -i mic --prompts speech --osc 9000 --midi nanokontrol2",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     _add_run_args(run)
+    presets = sub.add_parser("presets", help="list session presets and controller profiles")
+    presets.add_argument("--json", action="store_true")
+    presets.add_argument("--all", action="store_true", help="also the presets hidden by a nearer folder")
     models = sub.add_parser("models", help="list the separation plugins")
     models.add_argument("--json", action="store_true")
     devices = sub.add_parser("devices", help="list audio devices, defaults and loopback candidates")
@@ -187,28 +205,66 @@ def _build_controls(args: argparse.Namespace) -> list:
     return controls
 
 
+#: run flags that are layered settings (see seplive/presets.py), by argparse dest
+_LAYERED_FLAGS = (
+    "input", "output", "model", "checkpoint", "device", "prompts", "mute", "master_db", "wet", "hop", "hop_ms",
+    "context", "context_ms", "lookahead", "lookahead_ms", "crossfade_ms", "compute_budget", "resample_quality",
+    "rate", "channels", "device_block", "device_latency", "osc", "midi", "midi_port", "log_json",
+)
+
+
+def _flag_settings(args: argparse.Namespace) -> dict[str, object]:
+    """The layered settings the command line gave (absent flags are not in ``args``)."""
+    from .presets import KEYS
+
+    given: dict[str, object] = {k: getattr(args, k) for k in _LAYERED_FLAGS if hasattr(args, k)}
+    if "device_latency" in given:
+        given["device_latency"] = KEYS["device_latency"].check(given["device_latency"], "--device-latency")
+    for k in ("prompts", "mute"):
+        if k in given:
+            given[k] = KEYS[k].check(given[k], f"--{k}")
+    if hasattr(args, "gain"):
+        given["gain"] = KEYS["gain"].check(dict(_gain(g) for g in args.gain), "--gain")
+    if hasattr(args, "model_opt"):
+        options: dict[str, object] = {}
+        for item in args.model_opt:
+            k, v = _key_value(item, "--model-opt")
+            options[k] = _literal(v)
+        given["model_options"] = options
+    return given
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
+    from .models.base import SeparatorError
+    from .presets import layer
     from .session import Session, SessionConfig, is_file_spec
 
-    options: dict[str, object] = {}
-    for item in args.model_opt:
-        k, v = _key_value(item, "--model-opt")
-        options[k] = _literal(v)
+    layers = layer(_flag_settings(args), preset=getattr(args, "preset", None))
+    s = layers.merged
+    if not s.get("input"):
+        raise CliError("no input: give --input FILE or a device (default, mic, loopback...), e.g. seplive -i loopback -p vocals")
+    for k in _LAYERED_FLAGS:  # the merged settings are what the rest of the run reads
+        setattr(args, k, s.get(k))
+    args.gain, args.fx = s["gain"], s["fx"]
+    args.osc_feedback = getattr(args, "osc_feedback", [])
+    args.midi_backend = getattr(args, "midi_backend", None)
+    options: dict[str, object] = dict(s["model_options"])
     if args.checkpoint:
         options["checkpoint"] = args.checkpoint
-    if args.query:
-        options["query"] = args.query
+    query = getattr(args, "query", None)
+    if query:
+        options["query"] = query
         if not args.prompts and not args.mute:
             args.prompts = ["query"]
     if args.device != "cpu":
         options["device"] = args.device
-    gains = dict(_gain(g) for g in args.gain)
+    if args.log_json and args.log_json != "-":
+        try:
+            open(args.log_json, "a").close()
+        except OSError as exc:
+            raise CliError(f"--log-json {args.log_json}: {exc.strerror or exc}") from None
     controls = _build_controls(args)
-    outputs = [o for o in args.output if o.lower() != "none"]
-    try:
-        latency: float | str = float(args.device_latency)
-    except ValueError:
-        latency = args.device_latency
+    outputs = [o for o in (args.output or []) if o.lower() != "none"]
     if not args.output and not is_file_spec(args.input):
         outputs = ["default"]
     cfg = SessionConfig(
@@ -217,51 +273,63 @@ def _cmd_run(args: argparse.Namespace) -> int:
         rate=args.rate,
         channels=args.channels,
         device_block=args.device_block,
-        device_latency=latency,
-        allow_feedback=args.allow_feedback,
-        route=args.route,
-        stems_out=args.stems_out,
+        device_latency=args.device_latency,
+        allow_feedback=getattr(args, "allow_feedback", False),
+        route=getattr(args, "route", True),
+        stems_out=getattr(args, "stems_out", None),
         controls=controls,
         model=args.model,
         model_options=options,
-        prompts=list(args.prompts),
-        mute=list(args.mute),
-        gains_db=gains,
+        prompts=list(args.prompts or []),
+        mute=list(args.mute or []),
+        gains_db=dict(args.gain),
+        master_db=args.master_db,
+        wet=args.wet,
         hop_samples=args.hop,
         hop_ms=args.hop_ms,
         context_samples=args.context,
         context_ms=args.context_ms,
         lookahead_samples=args.lookahead,
         lookahead_ms=args.lookahead_ms,
-        block_samples=args.block,
+        block_samples=getattr(args, "block", None),
         crossfade_ms=args.crossfade_ms,
         compute_budget_hops=args.compute_budget,
         resample_quality=args.resample_quality,
         device=args.device,
-        realtime=args.realtime,
-        duration_s=args.duration,
-        align=args.align,
-        report=args.report,
+        realtime=getattr(args, "realtime", False),
+        duration_s=getattr(args, "duration", None),
+        align=getattr(args, "align", False),
+        report=getattr(args, "report", None),
+        preset=layers.preset,
     )
+    quiet = getattr(args, "quiet", False)
     try:
         session = Session(cfg)
+    except SeparatorError as exc:
+        for c in controls:
+            c.close()
+        missing = str(exc)
+        if layers.preset and "has no prompt" in missing:
+            raise CliError(f"{missing}; preset {layers.preset!r} needs it: {_models_with_prompts(cfg)}") from None
+        raise
     except BaseException:
         for c in controls:
             c.close()
         raise
     eng = session.engine
-    if not args.quiet:
+    if not quiet:
         print(
-            f"seplive: {session.input_description} -> {', '.join(session.output_descriptions) or '(no output)'} | model {session.plugin.name} @ {eng.model_rate} Hz"
+            f"seplive: {session.input_description} -> {', '.join(session.output_descriptions) or '(no output)'}"
+            f"{f' | preset {layers.preset}' if layers.preset else ''} | model {session.plugin.name} @ {eng.model_rate} Hz"
             f" | stems {' '.join(eng.prompts)} | hop {eng.hop} | latency {session.latency_samples} samples"
             f" ({1000 * session.latency_samples / session.source.sample_rate:.1f} ms)",
             file=sys.stderr,
         )
-    if session.stem_layout and not args.quiet:
+    if session.stem_layout and not quiet:
         layout = ", ".join(f"{k}: {'+'.join(map(str, v))}" for k, v in session.stem_layout.items())
-        print(f"seplive: stems out to {args.stems_out}: channels {layout}", file=sys.stderr)
-    report = session.run()
-    if not args.quiet:
+        print(f"seplive: stems out to {cfg.stems_out}: channels {layout}", file=sys.stderr)
+    report = _run_with_views(session, args, quiet)
+    if not quiet:
         print(
             f"seplive: {report['stop_reason']}: {report['audio_s']:.2f} s of audio in {report['wall_s']:.2f} s;"
             f" compute p50 {report['compute_ms_p50']:.2f} ms p99 {report['compute_ms_p99']:.2f} ms per"
@@ -269,6 +337,66 @@ def _cmd_run(args: argparse.Namespace) -> int:
             f" xruns {report['xruns']}",
             file=sys.stderr,
         )
+    return 0
+
+
+def _models_with_prompts(cfg) -> str:
+    """Which registered models have every prompt ``cfg`` asks for (for an error hint)."""
+    from .models import registry
+    from .models.prompts import REST, canonical
+
+    wanted = {canonical(p) for p in [*cfg.prompts, *cfg.mute, *cfg.gains_db]} - {REST}
+    fits = []
+    for name in registry.available():
+        try:
+            if wanted <= set(getattr(registry._resolve(name), "prompts", ())) and name != "identity":
+                fits.append(name)
+        except Exception:  # noqa: S112 - a plugin whose deps are missing
+            continue
+    return f"use --model {' or '.join(fits)}" if fits else "no installed model has all of " + " ".join(sorted(wanted))
+
+
+def _run_with_views(session, args: argparse.Namespace, quiet: bool) -> dict:
+    """Run the session with the live status view (a terminal, not --quiet) and the JSON log."""
+    from .status import JsonStatusLog, LiveView
+
+    views = []
+    try:
+        if args.log_json:
+            views.append(JsonStatusLog(session, args.log_json))
+        if not quiet and sys.stderr.isatty():
+            views.append(LiveView(session))
+        for v in views:
+            v.start()
+        return session.run()
+    finally:
+        for v in views:
+            v.stop()
+
+
+def _cmd_presets(args: argparse.Namespace) -> int:
+    from .control.mapping import PRESET_DIR, shipped_mappings
+    from .presets import list_presets, search_dirs
+
+    rows = [r for r in list_presets() if args.all or r.shadowed_by is None]
+    controllers = shipped_mappings()
+    if args.json:
+        print(json.dumps({
+            "presets": [{"name": r.name, "description": r.description, "where": r.where, "path": str(r.path),
+                         "shadowed_by": r.shadowed_by} for r in rows],
+            "controllers": [{"name": c, "path": str(PRESET_DIR / f"{c}.toml")} for c in controllers],
+            "search": [str(d) for _, d in search_dirs()],
+        }, indent=2))
+        return 0
+    print("session presets (seplive --preset NAME ...; flags override them):")
+    for r in rows:
+        tag = f" [{r.where}]" if r.where != "shipped" else ""
+        hidden = f" (hidden by the {r.shadowed_by} one)" if r.shadowed_by else ""
+        print(f"  {r.name:<15} {r.description}{tag}{hidden}")
+    print("\ncontroller profiles (seplive --midi NAME ...):")
+    for c in controllers:
+        print(f"  {c}")
+    print("\nsearched, first match wins: " + ", ".join(str(d) for _, d in search_dirs()))
     return 0
 
 
@@ -321,6 +449,8 @@ def main(argv: list[str] | None = None) -> int:
             return _cmd_models(args)
         if args.command == "devices":
             return _cmd_devices(args)
+        if args.command == "presets":
+            return _cmd_presets(args)
         if args.command == "demo":
             from .demo import run_demo
 
@@ -337,6 +467,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `seplive presets | head`: the reader left, nothing is wrong
+        try:
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - so that the exit flush is quiet
+        except OSError:
+            pass
+        return 0
 
 
 if __name__ == "__main__":

@@ -58,6 +58,10 @@ class SessionConfig:
     prompts: list[str] = field(default_factory=list)
     mute: list[str] = field(default_factory=list)
     gains_db: dict[str, float] = field(default_factory=dict)
+    master_db: float = 0.0
+    wet: float = 1.0
+    #: the session preset this configuration came from (reported only)
+    preset: str | None = None
     hop_samples: int | None = None
     hop_ms: float | None = None
     context_samples: int | None = None
@@ -122,6 +126,8 @@ class Session:
         if not [p for p in [*prompts, *mute] if p != REST]:
             raise SeparatorError("nothing to separate: give --prompts and/or --mute")
         self.mix_settings = MixSettings.from_cli(prompts, mute, gains)
+        self.mix_settings.master_db = float(cfg.master_db)
+        self.mix_settings.wet = float(cfg.wet)
         self.source = self._open_source(cfg) if self.live else FileSource(cfg.input)
         model_rate = self.plugin.sample_rate or self.source.sample_rate
 
@@ -187,9 +193,18 @@ class Session:
     def output_descriptions(self) -> list[str]:
         return [d.choice.description if hasattr(d, "choice") else str(d.path) for d in self.sinks]
 
-    def post(self, change) -> None:
-        """Send a :class:`seplive.control.mix.MixChange` to the running mix (any thread)."""
+    def post(self, change, origin: str | None = None) -> None:
+        """Send a :class:`seplive.control.mix.MixChange` to the running mix (any thread).
+
+        ``origin`` (OSC, MIDI...) is shown with the change in the status view."""
         self.engine.mix.post(change)
+        what = change.kind + (f" {change.stem}" if change.stem else "")
+        value = change.value
+        if isinstance(value, float):
+            value = f"{value:.3g}"
+        elif isinstance(value, list | tuple):
+            value = " ".join(map(str, value))
+        self.last_control = (time.monotonic(), origin or "API", f"{what} {value}" if value is not None else what)
 
     def status(self) -> dict[str, Any]:
         """A snapshot of live counters for status views and OSC pushes (any thread)."""
@@ -207,6 +222,35 @@ class Session:
             "meters": dict(eng.meters),
             "prompts": list(eng.prompts),
         }
+
+    def live_status(self) -> dict[str, Any]:
+        """:meth:`status` plus what a status view shows: the mix, the latency breakdown, the
+        hop budget and the last control message.  Reads counters only (any thread)."""
+        eng = self.engine
+        out = self.status()
+        settings = eng.mix.settings
+        out.update(
+            model=self.plugin.name,
+            preset=self.config.preset,
+            input=self.input_description,
+            outputs=self.output_descriptions,
+            hop_ms=1000.0 * eng.hop / eng.model_rate,
+            budget_ms=1000.0 * (eng.hop / eng.model_rate) * self.config.compute_budget_hops,
+            latency_breakdown_ms={**eng.latency_breakdown(), **self._device_latency_ms()},
+            gains_db={p: (None if (p in settings.mute or (settings.solo and p not in settings.solo))
+                          else settings.gain_db.get(p, 0.0)) for p in [*settings.stems, REST]},
+            master_db=settings.master_db,
+            wet=settings.wet,
+            bypass=settings.bypass or eng.counters.bypassed,
+            plugin_errors=eng.counters.plugin_errors,
+            nonfinite_blocks=eng.counters.nonfinite_blocks,
+            audio_s=self.frames_in / self.source.sample_rate,
+            last_control=None,
+        )
+        last = getattr(self, "last_control", None)
+        if last is not None:
+            out["last_control"] = {"ago_s": time.monotonic() - last[0], "origin": last[1], "message": last[2]}
+        return out
 
     def stop(self, reason: str = "stopped") -> None:
         """Ask the run loop to finish after the current block (thread-safe)."""

@@ -34,13 +34,14 @@ are what :mod:`seplive.control.midi` runs per message.
 from __future__ import annotations
 
 import math
+import sys
 import tomllib
 from dataclasses import dataclass, field
-import sys
 from pathlib import Path
 from typing import Any
 
 from .targets import ControlError, Target, one_line, parse_target, suggest
+
 
 def _preset_dir() -> Path:
     """The shipped controller files: ``presets/controllers`` of a source checkout, or where

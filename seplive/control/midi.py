@@ -206,7 +206,7 @@ class MidiControl:
     def start(self, session: Any) -> None:
         """Bind the mapping to ``session``'s model and start the control thread (the
         ports were opened by the constructor, or are waited for)."""
-        self._ctl = MixController(session)
+        self._ctl = MixController(session, origin="MIDI")
         self._bind()
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="seplive-midi", daemon=True)

@@ -250,7 +250,7 @@ class OscControl:
     def attach(self, session: Any) -> None:
         """Bind to ``session`` without starting the thread (:meth:`handle_packet` works)."""
         self._session = session
-        self._ctl = MixController(session)
+        self._ctl = MixController(session, origin="OSC")
 
     def start(self, session: Any) -> None:
         """Attach to ``session`` and serve on a background thread."""

@@ -242,8 +242,10 @@ class MixController:
     flicker back.
     """
 
-    def __init__(self, session: Any) -> None:
+    def __init__(self, session: Any, origin: str = "control") -> None:
         self.session = session
+        #: who sends the changes (shown in the status view): "OSC", "MIDI"...
+        self.origin = origin
         engine = session.engine
         self.vocabulary: list[str] = list(dict.fromkeys(session.plugin.prompts))
         hop_s = engine.hop / engine.model_rate
@@ -337,7 +339,7 @@ class MixController:
                 raise ControlError(str(exc)) from None
             self._shadow = probe
             self._shadow_until = time.monotonic() + self.shadow_s
-        self.session.post(change)
+        self.session.post(change, origin=self.origin)
 
     def set(self, target: Target, value: float | bool) -> None:
         """Set a resolved continuous or boolean target.

@@ -1,0 +1,404 @@
+"""Session presets and layered run settings.
+
+A run's settings come from five layers, highest first::
+
+    command-line flags  >  environment (SEPLIVE_*)  >  preset  >  user config  >  defaults
+
+Presets and the user config are TOML files of plain values (never code).  A preset is
+found by name in ``./presets``, then the user config folder's ``presets``, then the
+presets shipped with seplive; a path to a ``.toml`` file works too.  Every key is checked:
+an unknown key, a value of the wrong type or an unknown prompt is refused with one line
+naming the file, the key and the nearest valid choice.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import os
+import site
+import sys
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .models.prompts import ALIASES, PROMPTS, REST, canonical
+
+
+class PresetError(ValueError):
+    """A preset, user config or SEPLIVE_* variable that cannot be used (one line)."""
+
+
+def nearest(word: str, choices: list[str] | tuple[str, ...]) -> str:
+    """`` (did you mean 'x'?)`` or the valid choices, for an error message."""
+    by_lower = {c.lower(): c for c in choices}
+    close = difflib.get_close_matches(str(word).lower(), list(by_lower), n=1, cutoff=0.5)
+    if close:
+        return f" (did you mean {by_lower[close[0]]!r}?)"
+    return f" (valid: {', '.join(sorted(choices))})"
+
+
+# -- value checkers: (value, where) -> checked value ------------------------------------------
+def _str(v: Any, where: str) -> str:
+    if not isinstance(v, str) or not v.strip():
+        raise PresetError(f"{where}: expected a text value, got {v!r}")
+    return v.strip()
+
+
+def _number(lo: float = -math.inf, hi: float = math.inf, integer: bool = False) -> Callable[[Any, str], float]:
+    def check(v: Any, where: str) -> float:
+        if isinstance(v, str):
+            try:
+                v = float(v.strip().lower().removesuffix("db").removesuffix("ms"))
+            except ValueError:
+                raise PresetError(f"{where}: expected a number, got {v!r}") from None
+        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+            raise PresetError(f"{where}: expected a number, got {v!r}")
+        if integer:
+            if float(v) != int(v):
+                raise PresetError(f"{where}: expected a whole number, got {v!r}")
+            v = int(v)
+        if not lo <= v <= hi:
+            raise PresetError(f"{where}: {v} is out of range [{lo:g}, {hi:g}]")
+        return v
+
+    return check
+
+
+def _bool(v: Any, where: str) -> bool:
+    if isinstance(v, str):
+        low = v.strip().lower()
+        if low in ("1", "true", "yes", "on"):
+            return True
+        if low in ("0", "false", "no", "off"):
+            return False
+    if isinstance(v, bool):
+        return v
+    raise PresetError(f"{where}: expected true or false, got {v!r}")
+
+
+def _choice(*choices: str) -> Callable[[Any, str], str]:
+    def check(v: Any, where: str) -> str:
+        s = _str(v, where)
+        if s not in choices:
+            raise PresetError(f"{where}: {s!r} is not one of {', '.join(choices)}{nearest(s, choices).split(' (valid')[0]}")
+        return s
+
+    return check
+
+
+def _prompt(v: Any, where: str) -> str:
+    name = canonical(_str(v, where))
+    valid = [*PROMPTS, REST, "query"]
+    if name not in valid:
+        hint = nearest(name, valid)
+        if "did you mean" not in hint:
+            hint = nearest(name, [*valid, *ALIASES])
+        raise PresetError(f"{where}: unknown prompt {v!r}{hint}")
+    return name
+
+
+def _prompt_list(v: Any, where: str) -> list[str]:
+    if isinstance(v, str):  # environment: "vocals drums" or "vocals,drums"
+        v = v.replace(",", " ").split()
+    if not isinstance(v, list):
+        raise PresetError(f"{where}: expected a list of prompts, got {v!r}")
+    return [_prompt(x, where) for x in v]
+
+
+def _str_list(v: Any, where: str) -> list[str]:
+    if isinstance(v, str):
+        v = [s for s in v.split(",") if s.strip()]
+    if not isinstance(v, list) or not v:
+        raise PresetError(f"{where}: expected a list of names, got {v!r}")
+    return [_str(x, where) for x in v]
+
+
+def _latency(v: Any, where: str) -> float | str:
+    if isinstance(v, str) and v.strip().lower() in ("high", "low"):
+        return v.strip().lower()
+    return _number(0.0, 10.0)(v, where)
+
+
+def _gain_table(v: Any, where: str) -> dict[str, float]:
+    if isinstance(v, str):  # environment: "vocals=-6,drums=3"
+        pairs = {}
+        for item in [s for s in v.split(",") if s.strip()]:
+            k, sep, val = item.partition("=")
+            if not sep:
+                raise PresetError(f"{where}: expected STEM=DB pairs, got {item!r}")
+            pairs[k.strip()] = val
+        v = pairs
+    if not isinstance(v, dict):
+        raise PresetError(f"{where}: expected a table of stem = dB, got {v!r}")
+    db = _number(-math.inf, 24.0)
+    return {_prompt(k, f"{where}.{k}"): db(x, f"{where}.{k}") for k, x in v.items()}
+
+
+def _options_table(v: Any, where: str) -> dict[str, Any]:
+    if not isinstance(v, dict):
+        raise PresetError(f"{where}: expected a table of option = value, got {v!r}")
+    for k, x in v.items():
+        if not isinstance(x, str | int | float | bool):
+            raise PresetError(f"{where}.{k}: options are plain values (text, number, true/false), got {x!r}")
+    return dict(v)
+
+
+def _fx_table(v: Any, where: str) -> dict[str, Any]:
+    if not isinstance(v, dict):
+        raise PresetError(f"{where}: expected tables like [fx.drums] lowpass = 800, got {v!r}")
+    try:
+        from . import fx
+    except ImportError as exc:
+        raise PresetError(f"{where}: effects are not available in this install ({exc})") from None
+    try:
+        fx.parse_fx_table(v)
+    except ValueError as exc:
+        raise PresetError(f"{where}: {exc}") from None
+    return v
+
+
+@dataclass(frozen=True)
+class Key:
+    check: Callable[[Any, str], Any]
+    help: str
+    merge: bool = False  # tables merge key by key across layers; other values replace
+
+
+#: every setting a preset, the user config or a SEPLIVE_* variable may give (argparse dests)
+KEYS: dict[str, Key] = {
+    "description": Key(_str, "one line shown by 'seplive presets'"),
+    "preset": Key(_str, "a preset to start from (user config and SEPLIVE_PRESET only)"),
+    "input": Key(_str, "a file or a device (default, mic, loopback, a name, a number)"),
+    "output": Key(_str_list, "files or devices"),
+    "model": Key(_str, "the separation plugin"),
+    "checkpoint": Key(_str, "weights file"),
+    "device": Key(_str, "compute device: cpu, cuda, cuda:1..."),
+    "model_options": Key(_options_table, "plugin options", merge=True),
+    "prompts": Key(_prompt_list, "stems to isolate"),
+    "mute": Key(_prompt_list, "stems to remove"),
+    "gain": Key(_gain_table, "stem gains in dB", merge=True),
+    "master_db": Key(_number(-math.inf, 24.0), "output gain in dB"),
+    "wet": Key(_number(0.0, 1.0), "0 = dry input, 1 = the separated mix"),
+    "fx": Key(_fx_table, "per-stem effects", merge=True),
+    "hop": Key(_number(1, 1 << 20, integer=True), "model hop, samples"),
+    "hop_ms": Key(_number(0.1, 10000.0), "model hop, ms"),
+    "context": Key(_number(0, 1 << 24, integer=True), "model context, samples"),
+    "context_ms": Key(_number(0.0, 600000.0), "model context, ms"),
+    "lookahead": Key(_number(0, 1 << 20, integer=True), "lookahead, samples"),
+    "lookahead_ms": Key(_number(0.0, 10000.0), "lookahead, ms"),
+    "crossfade_ms": Key(_number(0.0, 1000.0), "crossfade, ms"),
+    "compute_budget": Key(_number(0.05, 64.0), "model time per hop, in hops"),
+    "resample_quality": Key(_choice("QQ", "LQ", "MQ", "HQ", "VHQ"), "soxr quality"),
+    "rate": Key(_number(8000, 384000, integer=True), "device sample rate"),
+    "channels": Key(_number(1, 64, integer=True), "input channels"),
+    "device_block": Key(_number(16, 65536, integer=True), "device block, frames"),
+    "device_latency": Key(_latency, "PortAudio latency: high, low or seconds"),
+    "osc": Key(_str, "OSC [HOST:]PORT"),
+    "midi": Key(_str, "MIDI map"),
+    "midi_port": Key(_str, "MIDI input name substring"),
+    "log_json": Key(_str, "JSON status lines file ('-' = stderr)"),
+}
+
+#: what a run gets when no layer says otherwise
+DEFAULTS: dict[str, Any] = {
+    "model": "center",
+    "device": "cpu",
+    "model_options": {},
+    "prompts": [],
+    "mute": [],
+    "gain": {},
+    "fx": {},
+    "master_db": 0.0,
+    "wet": 1.0,
+    "crossfade_ms": 5.0,
+    "compute_budget": 1.0,
+    "resample_quality": "HQ",
+    "device_block": 512,
+    "device_latency": "high",
+}
+
+ENV_PREFIX = "SEPLIVE_"
+
+
+# -- where presets live -----------------------------------------------------------------------
+def user_config_dir() -> Path:
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "seplive"
+
+
+def user_config_path() -> Path:
+    return Path(os.environ.get("SEPLIVE_CONFIG") or user_config_dir() / "config.toml")
+
+
+def shipped_dir() -> Path | None:
+    """``presets/`` of a source checkout, or where an installed wheel put them."""
+    candidates = [
+        Path(__file__).resolve().parents[1] / "presets",
+        Path(sys.prefix) / "share" / "seplive" / "presets",
+        Path(site.getuserbase()) / "share" / "seplive" / "presets",
+    ]
+    for c in candidates:
+        if c.is_dir() and any(c.glob("*.toml")):
+            return c
+    return None
+
+
+def search_dirs() -> list[tuple[str, Path]]:
+    """Preset folders, first match wins: ./presets, the user's, the shipped ones."""
+    dirs = [("local", Path.cwd() / "presets"), ("user", user_config_dir() / "presets")]
+    shipped = shipped_dir()
+    if shipped is not None:
+        dirs.append(("shipped", shipped))
+    seen: set[Path] = set()
+    out = []
+    for kind, d in dirs:
+        r = d.resolve()
+        if shipped is not None and r == shipped.resolve():
+            kind = "shipped"  # ./presets of the source checkout itself
+        if r not in seen:
+            seen.add(r)
+            out.append((kind, d))
+    return out
+
+
+@dataclass
+class PresetInfo:
+    name: str
+    path: Path
+    where: str
+    description: str
+    shadowed_by: str | None = None
+
+
+def list_presets() -> list[PresetInfo]:
+    """Every session preset found, the ones a nearer folder hides marked ``shadowed_by``."""
+    found: dict[str, PresetInfo] = {}
+    rows: list[PresetInfo] = []
+    for where, d in search_dirs():
+        for path in sorted(d.glob("*.toml")):
+            try:
+                desc = str(_read_toml(path).get("description", ""))
+            except PresetError as exc:
+                desc = f"(unreadable: {exc})"
+            info = PresetInfo(path.stem, path, where, desc)
+            if path.stem in found:
+                info.shadowed_by = found[path.stem].where
+            else:
+                found[path.stem] = info
+            rows.append(info)
+    return rows
+
+
+def find_preset(name: str) -> Path:
+    """The file for preset ``name`` (or ``name`` itself when it is a .toml path)."""
+    p = Path(name).expanduser()
+    if p.suffix == ".toml" or os.sep in name:
+        if p.is_file():
+            return p
+        raise PresetError(f"preset file {name} does not exist")
+    for _, d in search_dirs():
+        f = d / f"{name}.toml"
+        if f.is_file():
+            return f
+    names = sorted({i.name for i in list_presets()})
+    raise PresetError(f"unknown preset {name!r}{nearest(name, names) if names else ''}; 'seplive presets' lists them")
+
+
+# -- reading ---------------------------------------------------------------------------------
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except tomllib.TOMLDecodeError as exc:
+        raise PresetError(f"{path}: not valid TOML: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PresetError(f"{path}: cannot read: {exc}") from None
+
+
+def check_settings(raw: Mapping[str, Any], source: str, allowed: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """Validate a table of settings from ``source`` (a file name or 'environment')."""
+    out: dict[str, Any] = {}
+    names = list(allowed or KEYS)
+    for key, value in raw.items():
+        if key not in names:
+            raise PresetError(f"{source}: unknown key {key!r}{nearest(key, names)}")
+        out[key] = KEYS[key].check(value, f"{source}: {key}")
+    if "hop" in out and "hop_ms" in out:
+        raise PresetError(f"{source}: give hop or hop_ms, not both")
+    return out
+
+
+def load_preset(name: str) -> dict[str, Any]:
+    path = find_preset(name)
+    return check_settings(_read_toml(path), str(path), tuple(k for k in KEYS if k != "preset"))
+
+
+def load_user_config() -> dict[str, Any]:
+    path = user_config_path()
+    if not path.is_file():
+        if os.environ.get("SEPLIVE_CONFIG"):
+            raise PresetError(f"SEPLIVE_CONFIG: {path} does not exist")
+        return {}
+    return check_settings(_read_toml(path), str(path))
+
+
+def from_environment(env: Mapping[str, str]) -> dict[str, Any]:
+    """SEPLIVE_<KEY> variables for the known keys (others, like SEPLIVE_CONFIG, are not settings)."""
+    raw = {}
+    for key in KEYS:
+        if key == "description":
+            continue
+        var = ENV_PREFIX + key.upper()
+        if var in env and env[var].strip():
+            raw[key] = env[var]
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        out[key] = KEYS[key].check(value, f"environment {ENV_PREFIX}{key.upper()}")
+    return out
+
+
+def _merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in top.items():
+        if KEYS.get(k) is not None and KEYS[k].merge and isinstance(out.get(k), dict):
+            merged = dict(out[k])
+            for kk, vv in v.items():
+                if isinstance(merged.get(kk), dict) and isinstance(vv, dict):
+                    merged[kk] = {**merged[kk], **vv}
+                else:
+                    merged[kk] = vv
+            out[k] = merged
+        else:
+            out[k] = v
+    return out
+
+
+@dataclass
+class Layers:
+    """The settings of each layer and the merged result (for messages and --report)."""
+
+    merged: dict[str, Any]
+    preset: str | None
+    sources: dict[str, str]
+
+
+def layer(flags: Mapping[str, Any], env: Mapping[str, str] | None = None, preset: str | None = None) -> Layers:
+    """Merge defaults < user config < preset < environment < ``flags`` (only the flags given)."""
+    env = os.environ if env is None else env
+    user = load_user_config()
+    environment = from_environment(env)
+    name = preset or environment.get("preset") or user.get("preset")
+    chosen = load_preset(name) if name else {}
+    chosen.pop("description", None)
+    user.pop("description", None)
+    user.pop("preset", None)
+    environment.pop("preset", None)
+    merged: dict[str, Any] = dict(DEFAULTS)
+    sources = {k: "default" for k in DEFAULTS}
+    for label, values in (("user config", user), (f"preset {name}", chosen), ("environment", environment), ("flag", flags)):
+        merged = _merge(merged, values)
+        sources.update({k: label for k in values})
+    return Layers(merged, name, sources)
