@@ -457,6 +457,12 @@ def main(argv: list[str] | None = None) -> int:
             run_demo(args.out, quiet=args.quiet)
             return 0
         return _cmd_run(args)
+    except BrokenPipeError:  # `seplive presets | head`: the reader left, nothing is wrong
+        try:
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - so that the exit flush is quiet
+        except OSError:
+            pass
+        return 0
     except (CliError, SeparatorError, AudioFileError, DeviceError, ValueError, OSError) as exc:
         print(f"seplive: error: {exc}", file=sys.stderr)
         return 2
@@ -467,12 +473,6 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
-    except BrokenPipeError:  # `seplive presets | head`: the reader left, nothing is wrong
-        try:
-            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - so that the exit flush is quiet
-        except OSError:
-            pass
-        return 0
 
 
 if __name__ == "__main__":
