@@ -175,6 +175,7 @@ class Session:
             self.source.close()
             raise
         self.xruns = 0
+        self._watcher = None
         self._stats_actions: list = []
         self.frames_in = 0
         self.frames_out = 0
@@ -279,6 +280,7 @@ class Session:
             t0 = time.perf_counter()  # the clock starts after the controls: a slow start must not burst
             if self._route is not None:
                 self._route.engage()
+            self._watch_devices()
             n = 0
             while not self._stop.is_set():
                 want = int(min(block, limit - self.frames_in))
@@ -320,6 +322,8 @@ class Session:
             ok = True
         finally:
             self.wall_s = time.perf_counter() - t0
+            if self._watcher is not None:
+                self._watcher.stop()
             for control in reversed(started):
                 try:
                     control.stop()
@@ -444,21 +448,38 @@ class Session:
     def _open_source(self, cfg: SessionConfig):
         from .stream.audio_io import DeviceSource
 
+        from .stream.resilient import ResilientSource
+
         choice = self._device_in
         rate = cfg.rate or self.plugin.sample_rate or 48000
         channels = cfg.channels or max(1, min(2, choice.channels))
-        return DeviceSource(choice, channels=channels, sample_rate=rate, blocksize=cfg.device_block, latency=cfg.device_latency)
+        # a device that goes away mid-set is reopened when it is back (stream/resilient.py)
+        return ResilientSource(choice, lambda: DeviceSource(choice, channels=channels, sample_rate=rate,
+                                                            blocksize=cfg.device_block, latency=cfg.device_latency))
 
     def _open_device_sinks(self, cfg: SessionConfig) -> None:
         if not self.live:
             return
         from .stream.audio_io import DeviceSink
+        from .stream.resilient import ResilientSink
 
         for choice in self._device_out_choices:
-            sink = DeviceSink(choice, channels=self.source.channels, sample_rate=self.source.sample_rate,
-                              blocksize=self.engine.block, latency=cfg.device_latency)
+            def opener(choice=choice):
+                return DeviceSink(choice, channels=self.source.channels, sample_rate=self.source.sample_rate,
+                                  blocksize=self.engine.block, latency=cfg.device_latency)
+
+            sink = ResilientSink(choice, opener)
             self.sinks.append(sink)
             self._device_outs.append(sink)
+
+    def _watch_devices(self) -> None:
+        """Start the thread that notices lost devices and reopens them."""
+        from .stream.resilient import DeviceWatcher, _Resilient
+
+        watched = [d for d in [self.source, *self.sinks, *self.stem_sinks] if isinstance(d, _Resilient)]
+        if watched:
+            self._watcher = DeviceWatcher(watched)
+            self._watcher.start()
 
     def _device_latency_ms(self) -> dict[str, float]:
         if not self.live:
@@ -531,6 +552,7 @@ class Session:
             "stem_layout": self.stem_layout,
             "output_drift_corrections": sum(d.drift_corrections for d in self._device_outs),
             "output_restarts": sum(d.underflow_restarts for d in self._device_outs),
+            **(self._watcher.report() if self._watcher is not None else {}),
             "aligned_output": self.config.align,
             "realtime": self.config.realtime,
             "frames_in": self.frames_in,
