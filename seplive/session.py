@@ -447,7 +447,6 @@ class Session:
 
     def _open_source(self, cfg: SessionConfig):
         from .stream.audio_io import DeviceSource
-
         from .stream.resilient import ResilientSource
 
         choice = self._device_in
