@@ -40,6 +40,10 @@ from .mapping import (
 from .targets import ControlError, MixController, PresetCallback, RateLimitedLog, one_line
 
 log = logging.getLogger("seplive.midi")
+#: message types a mapping acts on; everything else is dropped on arrival
+USED_TYPES = frozenset({"control_change", "note_on", "note_off"})
+#: messages waiting for the control thread, at most (a flood beyond it is dropped, counted)
+MAX_QUEUED = 4096
 
 JACK_BACKEND = "mido.backends.rtmidi/UNIX_JACK"
 #: seconds between attempts to reach a MIDI system that is not there
@@ -172,7 +176,7 @@ class MidiControl:
         self.port_name: str | None = None
         self.output_name: str | None = None
         #: counters: messages received, used, unmapped, refused; port opens; feedback messages sent
-        self.stats = {"messages": 0, "used": 0, "unmapped": 0, "refused": 0, "opens": 0, "feedback": 0}
+        self.stats = {"messages": 0, "used": 0, "unmapped": 0, "refused": 0, "opens": 0, "feedback": 0, "dropped": 0}
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._stop = threading.Event()
         self._connected = threading.Event()
@@ -285,6 +289,15 @@ class MidiControl:
                 except Exception as exc:
                     self._warn("feedback", "MIDI feedback failed: %s", exc)
 
+    def _intake(self, msg: mido.Message) -> None:
+        """rtmidi's thread: queue what a mapping can use, drop the rest (SysEx, clock...)
+        and anything beyond a bounded backlog, so a flood neither grows memory nor delays
+        the messages that matter."""
+        if msg.type not in USED_TYPES or self._queue.qsize() >= MAX_QUEUED:
+            self.stats["dropped"] += 1
+            return
+        self._queue.put(msg)
+
     def _check_ports(self) -> None:
         if self._lister is None:
             if time.monotonic() < self._backend_retry_at:
@@ -317,7 +330,7 @@ class MidiControl:
             )
             return
         try:
-            self._in = self._backend.open_input(name, callback=self._queue.put)
+            self._in = self._backend.open_input(name, callback=self._intake)
         except Exception as exc:
             self._warn("open", "cannot open MIDI input '%s': %s", name, exc)
             self._in = None

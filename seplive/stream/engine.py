@@ -46,6 +46,12 @@ log = logging.getLogger("seplive.engine")
 
 #: after this many consecutive failing hops the model is bypassed for the session
 MAX_CONSECUTIVE_FAILURES = 50
+#: the result of a hop while the model is bypassed (plays dry; not a new failure)
+_BYPASSED = RuntimeError("bypassed")
+#: a mean input level over about a second beyond this is a DC offset (counted)
+DC_LIMIT = 0.05
+#: deadline misses (and at least 5 % of hops) before the too-slow advice is given, once
+OVERLOAD_MISSES = 20
 
 
 @dataclass
@@ -79,9 +85,15 @@ class EngineCounters:
     plugin_errors: int = 0
     underflows: int = 0
     nonfinite_blocks: int = 0
+    #: input blocks at full scale (clipped before us), all-denormal (zeroed), with a large DC offset
+    clipped_blocks: int = 0
+    denormal_blocks: int = 0
+    dc_blocks: int = 0
     rejected_changes: int = 0
     bypassed: bool = False
     last_error: str = ""
+    #: the too-slow advice, once given ("" before)
+    overload_advice: str = ""
     error_kinds: dict[str, int] = field(default_factory=dict)
 
 
@@ -181,6 +193,7 @@ class Engine:
         )
         self._fade_out = (1.0 - self._fade_in).astype(np.float32)
         self._consecutive_failures = 0
+        self._dc = np.zeros(self.channels, np.float32)
         self.reset_stream()
 
     # ------------------------------------------------------------------------------------
@@ -216,6 +229,11 @@ class Engine:
     def close(self) -> None:
         """Stop the model thread and let the plugin finish (save what it records...)."""
         self._runner.close()
+        c = self.counters
+        if c.plugin_errors:  # the first of each kind was logged when it happened; now the count
+            kinds = ", ".join(f"{k} x{n}" for k, n in c.error_kinds.items())
+            log.warning("model '%s' failed %d of %d hops (%s); those hops played dry%s", self.plugin.name,
+                        c.plugin_errors, c.hops, kinds, "; it was bypassed" if c.bypassed else "")
         finish = getattr(self.plugin, "close", None)
         if callable(finish):
             try:
@@ -268,6 +286,8 @@ class Engine:
     def _compute(self, job: Job) -> tuple[np.ndarray, tuple[str, ...]]:
         out = self.plugin.process(self._group(job.window), list(job.prompts))
         out = np.asarray(out, dtype=np.float32)
+        if not np.isfinite(out).all():
+            raise SeparatorError(f"model '{self.plugin.name}' returned non-finite samples (NaN or Inf)")
         want = self.hop + (self.crossfade if self.windowed else 0)
         p, g, c = len(job.prompts), self.groups, self.model_channels
         if out.ndim != 4 or out.shape[:3] != (p, g, c) or out.shape[3] < want or (
@@ -290,8 +310,19 @@ class Engine:
             self.counters.nonfinite_blocks += 1
             block = np.nan_to_num(block, nan=0.0, posinf=0.0, neginf=0.0)
         self._meter("input", block)
-        if self.meters["input"][0] > 4.0:  # beyond any sane level: keep the math bounded
+        peak = self.meters["input"][0]
+        if peak > 4.0:  # beyond any sane level: keep the math bounded
             block = np.clip(block, -4.0, 4.0, dtype=np.float32)
+        if peak >= 0.999:
+            self.counters.clipped_blocks += 1
+        if 0.0 < peak < 1e-30:  # only denormals (or near): they slow float math down a lot
+            self.counters.denormal_blocks += 1
+            block = np.zeros_like(block)
+        elif len(block):
+            # a DC offset: the input's mean over about a second (bass averages out in that time)
+            self._dc += min(len(block) / self.source_rate, 1.0) * (block.mean(axis=0) - self._dc)
+            if np.abs(self._dc).max() > DC_LIMIT:
+                self.counters.dc_blocks += 1  # counted only: the models see what came in
         self._dry.push(block)
         self._in_pos += len(block)
         self._mfifo.push(self._in_rs.process(block))
@@ -402,7 +433,8 @@ class Engine:
         if result is None:
             self.counters.deadline_misses += 1
             log.debug("deadline miss at hop %d", hop)
-        elif not ok:
+            self._note_miss()
+        elif not ok and result is not _BYPASSED:
             self._note_failure(result)
         if ok:
             self._consecutive_failures = 0
@@ -480,8 +512,27 @@ class Engine:
         else:
             flat = x.reshape(-1)
             meters = dict(self.meters)
-            meters[name] = (float(np.abs(flat).max()), float(np.sqrt(np.dot(flat, flat) / flat.size)))
+            peak = float(np.abs(flat).max())
+            if peak < 1e18:
+                meters[name] = (peak, float(np.sqrt(np.dot(flat, flat) / flat.size)))
+            else:  # the square would overflow float32: the level is off any scale anyway
+                meters[name] = (peak, peak)
             self.meters = meters
+
+    def _note_miss(self) -> None:
+        """Tell the user once, with a remedy, when misses are not a one-off (a stall) but
+        the model is too slow for the hop."""
+        c = self.counters
+        if c.overload_advice or c.deadline_misses < OVERLOAD_MISSES or c.deadline_misses < 0.05 * c.hops:
+            return
+        st = self._runner.stats
+        hop_ms = 1000.0 * self.hop / self.model_rate
+        c.overload_advice = (
+            f"model '{self.plugin.name}' is too slow for the hop: {c.deadline_misses} of {c.hops + 1} hops missed"
+            f" (compute p50 {st.percentile_ms(50):.1f} ms for a {hop_ms:.1f} ms hop); those hops play dry. Try a larger"
+            " --hop" + (", a smaller --context" if self.windowed else "") + ", or a GPU (--device cuda)"
+        )
+        log.warning("%s", c.overload_advice)
 
     def _note_failure(self, exc: BaseException) -> None:
         c = self.counters
@@ -517,7 +568,7 @@ class Engine:
             self._finalise(hop, self._runner.take(hop))
         if self.counters.bypassed:
             while self._next_final < self._next_submit:
-                self._finalise(self._next_final, RuntimeError("bypassed"))
+                self._finalise(self._next_final, _BYPASSED)
         self._runner.drop_before(self._next_final)
         if self._z.end < need_end:
             self.counters.underflows += 1
