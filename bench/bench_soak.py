@@ -1,0 +1,40 @@
+"""Benchmark: the reliability soak, a paced live run on a private PulseAudio.
+
+    .venv/bin/python bench/bench_soak.py [--minutes 30] [--model center] [--flood 10000]
+
+Prints one JSON object: deadline misses, xruns, latency measured by chirps at the start
+and the end, resident memory after the warm-up and at the end, compute times.  With
+``--flood RATE`` an OSC flood (valid, malformed, oversized, deeply nested bundles) hits
+the control port from the warm-up until six seconds before the end.  See
+tests/soakrun.py; results in docs/benchmarks/reliability.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from soakrun import soak, summary  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--minutes", type=float, default=30.0)
+    ap.add_argument("--model", default="center")
+    ap.add_argument("--flood", type=float, default=0.0, help="OSC datagrams per second during the run")
+    ap.add_argument("--warmup", type=float, default=20.0, help="seconds before memory is first counted")
+    args = ap.parse_args()
+    started = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+    r = soak(args.minutes * 60.0, model=args.model, warmup_s=args.warmup, flood_rate=args.flood)
+    out = {"started": started, "machine": f"{platform.machine()} {platform.processor() or ''} cpus={__import__('os').cpu_count()}",
+           **summary(r)}
+    print(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()
