@@ -334,7 +334,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
             f"seplive: {report['stop_reason']}: {report['audio_s']:.2f} s of audio in {report['wall_s']:.2f} s;"
             f" compute p50 {report['compute_ms_p50']:.2f} ms p99 {report['compute_ms_p99']:.2f} ms per"
             f" {report['hop_ms']:.1f} ms hop (rtf {report['rtf']:.3f}); deadline misses {report['deadline_misses']},"
-            f" xruns {report['xruns']}",
+            f" xruns {report['xruns']}"
+            + (f"; devices lost {report['device_losses']}, back {report['device_reconnects']}"
+               if report.get("device_losses") else ""),
             file=sys.stderr,
         )
     return 0

@@ -93,3 +93,38 @@ def test_input_and_output_lost_and_back_session_keeps_running(tmp_path):
     assert level_at(y, 440, lost, lost + RATE // 2) < 0.01
     assert level_at(y, 660, len(y) - RATE, len(y)) > 0.1
     assert level_at(y, 440, RATE, 2 * RATE) > 0.1
+
+
+def test_input_that_stops_delivering_is_lost_then_back(tmp_path):
+    """A device that stays listed but delivers nothing (a suspended sink's monitor, like a
+    stalled card): after a second of nothing it counts as lost, the session feeds silence
+    and keeps its pace, and the input is back once a reopened stream delivers again."""
+    from seplive.session import Session, SessionConfig
+
+    with PulseServer(RATE) as ps:
+        load_sink(ps, "stage_in")
+        load_sink(ps, "stage_out")
+        player = subprocess.Popen(["paplay", "--device=stage_in", str(tone_file(tmp_path / "a.wav", 440, 20))])
+
+        def script():
+            time.sleep(1.5)
+            ps.pactl("suspend-sink", "stage_in", "1")
+            time.sleep(3.0)
+            ps.pactl("suspend-sink", "stage_in", "0")
+
+        session = Session(SessionConfig(input="stage_in.monitor", outputs=["stage_out", str(tmp_path / "out.wav")],
+                                        model="identity", prompts=["vocals"], duration_s=7.0))
+        runner = threading.Thread(target=script)
+        runner.start()
+        try:
+            rep = session.run()
+        finally:
+            runner.join()
+            player.terminate()
+            player.wait(timeout=10)
+    assert rep["stop_reason"] == "duration reached"
+    assert rep["device_losses"] == 1 and rep["device_reconnects"] == 1, rep["device_events"]
+    assert "no audio" in rep["device_events"][0], rep["device_events"]
+    y, _ = sf.read(tmp_path / "out.wav", dtype="float32")
+    assert abs(len(y) - 7 * RATE) <= 2 * rep["block_samples"]
+    assert level_at(y, 440, len(y) - RATE, len(y)) > 0.1  # the music is back at the end

@@ -383,3 +383,41 @@ def test_bad_mapping_fails_when_the_control_is_built(tmp_path):
     (tmp_path / "bad.toml").write_text('[profile.controls]\nf = { cc = 7 }\n[map]\nf = "stem.vocals.gian"\n')
     with pytest.raises(ValueError, match=r"bad.toml: map.f.target: .*did you mean 'gain'"):
         MidiControl("x", tmp_path / "bad.toml", backend=JACK_BACKEND)
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:")) / 1024.0
+
+
+def test_sysex_and_clock_flood_is_dropped_and_control_still_works(tmp_path, fake):
+    from seplive.control.midi import MAX_QUEUED
+
+    ctl = MidiControl(fake.name, write_map(tmp_path / "m.toml", FADER_MAP), backend=JACK_BACKEND, poll_s=0.1)
+    run = Running(tmp_path, [ctl], seconds=6.0)
+    try:
+        assert ctl.wait_connected(5)
+        fake.cc(7, 100)
+        run.wait(lambda: abs(vocals_gain(run) - 100 / 127) < 1e-4, what="first CC")
+        before = _rss_mb()
+        sysex = mido.Message("sysex", data=[0x7D] + [i % 128 for i in range(250)])  # 253 bytes on the wire
+        clock = mido.Message("clock")
+        sent = 0
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 1.5:  # as fast as JACK takes them
+            for _ in range(50):
+                fake.out.send(sysex)
+                fake.out.send(clock)
+                sent += 2
+            time.sleep(0.001)
+            assert ctl._queue.qsize() <= MAX_QUEUED
+        fake.cc(7, 20)  # the fader still works right after the flood
+        run.wait(lambda: abs(vocals_gain(run) - 20 / 127) < 1e-4, what="CC after the flood")
+        grown = _rss_mb() - before
+    finally:
+        run.finish()
+    print(f"\nMIDI flood: {sent} messages sent in 1.5 s; control stats {ctl.stats}; RSS +{grown:.1f} MB")
+    assert ctl.stats["dropped"] > sent // 4  # what arrived of the flood was dropped on arrival ...
+    assert ctl.stats["messages"] < 10  # ... and never reached the handler (only the two CCs did)
+    assert grown < 10.0
+    assert run.report["deadline_misses"] <= 1, run.report["deadline_misses"]

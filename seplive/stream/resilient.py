@@ -38,6 +38,8 @@ WATCH_INTERVAL_S = 0.25
 RETRY_INTERVAL_S = 0.5
 #: a live input that delivers nothing for this long is lost (seconds)
 INPUT_TIMEOUT_S = 1.0
+#: a reopened input must deliver within this to count as back (seconds)
+TRIAL_TIMEOUT_S = 0.3
 
 
 class _NoStream:
@@ -109,6 +111,8 @@ class _Resilient:
             self.losses += 1
             inner, self._inner = self._inner, None
             self._next_try = self._lost_at + RETRY_INTERVAL_S
+            if inner is not None:
+                self._retire(inner)
         msg = f"{self.kind} lost: {self.name}: {reason}; {self._while_lost}; reconnecting when it is back"
         self.events.append(msg)
         log.warning("%s", msg)
@@ -119,8 +123,9 @@ class _Resilient:
                 log.debug("closing lost %s: %s", self.kind, exc)
 
     def try_reopen(self, now: float, present: bool | None) -> bool:
-        """Watcher thread: reopen a lost device once it is present again."""
-        if self._lost_at is None or now < self._next_try or present is False:
+        """Watcher thread: reopen a lost device once it is present again.  An input is
+        only *back* once the new stream delivers audio (see :meth:`_confirm`)."""
+        if self._lost_at is None or self._inner is not None or now < self._next_try or present is False:
             return False
         self._next_try = now + RETRY_INTERVAL_S
         try:
@@ -129,21 +134,48 @@ class _Resilient:
             log.debug("reopening %s %s: %s", self.kind, self.path, exc)
             return False
         with self._lock:
+            self._inner = new
+        if self.kind == "output":
+            self._confirm()
+        return True
+
+    def _confirm(self) -> None:
+        """The reopened stream works: the device is back."""
+        with self._lock:
+            if self._lost_at is None:
+                return
             gone = time.monotonic() - self._lost_at
             self.lost_s += gone
             self._lost_at = None
-            self._inner = new
             self.reconnects += 1
         msg = f"{self.kind} back: {self.name} after {gone:.1f} s"
         self.events.append(msg)
         log.warning("%s", msg)
-        return True
+
+    def _drop_trial(self) -> None:
+        """A reopened stream that does not work after all: close it, try again later."""
+        with self._lock:
+            inner, self._inner = self._inner, None
+            self._next_try = time.monotonic() + RETRY_INTERVAL_S
+            if inner is not None:
+                self._retire(inner)
+        if inner is not None:
+            try:
+                inner.close(ok=False) if self.kind == "output" else inner.close()
+            except Exception as exc:
+                log.debug("closing %s on trial: %s", self.kind, exc)
+
+    def _retire(self, inner: Any) -> None:
+        """Keep the counters of a stream that is being replaced."""
 
     def check(self, names: dict[str, list[str]] | None) -> None:
         """Watcher thread: notice a loss the worker cannot see, reopen when back."""
         here = self.present(names)
         inner = self._inner
-        if inner is not None:
+        if inner is not None and self._lost_at is not None:  # on trial after a reopen
+            if here is False:
+                self._drop_trial()
+        elif inner is not None:
             if here is False:
                 self.mark_lost("it disappeared (PulseAudio moved the stream to another device)")
             elif getattr(inner, "_action", True) is not None and not getattr(inner._stream, "active", True):
@@ -174,6 +206,9 @@ class ResilientSource(_Resilient):
         self._skipped_before = 0
         self._clock: float | None = None  # wall-clock pacing while lost
 
+    def _retire(self, inner: Any) -> None:
+        self._skipped_before += inner.skipped_frames
+
     @property
     def skipped_frames(self) -> int:
         inner = self._inner
@@ -187,13 +222,18 @@ class ResilientSource(_Resilient):
     def read(self, frames: int) -> np.ndarray:
         inner = self._inner
         if inner is not None:
-            self._clock = None
+            trial = self._lost_at is not None
             try:
-                block = inner.read(frames, timeout=INPUT_TIMEOUT_S)
+                block = inner.read(frames, timeout=TRIAL_TIMEOUT_S if trial else INPUT_TIMEOUT_S)
             except TimeoutError:
-                self._skipped_before += inner.skipped_frames
-                self.mark_lost(f"no audio for {INPUT_TIMEOUT_S:.1f} s")
+                if trial:
+                    self._drop_trial()
+                else:
+                    self.mark_lost(f"no audio for {INPUT_TIMEOUT_S:.1f} s")
             else:
+                if trial:
+                    self._confirm()
+                self._clock = None
                 self.position += frames
                 return block
         # lost: silence at the stream's rate, paced by the wall clock
@@ -260,12 +300,9 @@ class ResilientSink(_Resilient):
                 inner.write(block)
         self.frames += len(block)
 
-    def mark_lost(self, reason: str) -> None:
-        inner = self._inner
-        if inner is not None:
-            for key in self._counts:
-                self._counts[key] += getattr(inner, key)
-        super().mark_lost(reason)
+    def _retire(self, inner: Any) -> None:
+        for key in self._counts:
+            self._counts[key] += getattr(inner, key)
 
     def close(self, ok: bool = True) -> None:
         with self._lock:
