@@ -331,6 +331,9 @@ class MidiControl:
             return
         try:
             self._in = self._backend.open_input(name, callback=self._intake)
+            rt = getattr(self._in, "_rt", None)  # rtmidi: drop SysEx, clock and active sensing in C,
+            if rt is not None:  # before they cost Python (and the audio worker) any time
+                rt.ignore_types(sysex=True, timing=True, active_sense=True)
         except Exception as exc:
             self._warn("open", "cannot open MIDI input '%s': %s", name, exc)
             self._in = None
