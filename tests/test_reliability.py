@@ -358,3 +358,16 @@ def test_fuzz_preset_tables_give_settings_or_one_line(table):
         assert "\n" not in str(exc)
     else:
         assert set(out) <= set(table)
+
+
+# -- control: local only unless asked ------------------------------------------------------------------
+def test_osc_listens_on_this_machine_only_by_default():
+    from seplive.control.osc import OscControl
+
+    args = cli.build_parser().parse_args(["run", "-i", "x.wav", "--osc", "0"])
+    args.osc_feedback = args.osc_feedback or []
+    ctl = cli._build_controls(args)[0]
+    try:
+        assert isinstance(ctl, OscControl) and ctl._sock.getsockname()[0] == "127.0.0.1"
+    finally:
+        ctl.close()
