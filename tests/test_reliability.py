@@ -365,7 +365,7 @@ def test_osc_listens_on_this_machine_only_by_default():
     from seplive.control.osc import OscControl
 
     args = cli.build_parser().parse_args(["run", "-i", "x.wav", "--osc", "0"])
-    args.osc_feedback = args.osc_feedback or []
+    args.osc_feedback = getattr(args, "osc_feedback", None) or []
     ctl = cli._build_controls(args)[0]
     try:
         assert isinstance(ctl, OscControl) and ctl._sock.getsockname()[0] == "127.0.0.1"
