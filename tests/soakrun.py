@@ -188,4 +188,6 @@ def summary(r: dict) -> dict:
         "rss_mb_at_warmup": r["rss_mb_at_warmup"], "rss_mb_end": r["rss_mb_end"], "rss_growth_mb": r["rss_growth_mb"],
         **{k: rep.get(k) for k in keys},
         "flood": r["flood"],
+        "device_events": rep.get("device_events"),
+        "stderr_tail": r["stderr_tail"][-400:],
     }

@@ -37,7 +37,7 @@ WATCH_INTERVAL_S = 0.25
 #: how often a lost device is tried again (seconds)
 RETRY_INTERVAL_S = 0.5
 #: a live input that delivers nothing for this long is lost (seconds)
-INPUT_TIMEOUT_S = 1.0
+INPUT_TIMEOUT_S = 2.0
 #: a reopened input must deliver within this to count as back (seconds)
 TRIAL_TIMEOUT_S = 0.3
 
@@ -97,8 +97,8 @@ class _Resilient:
             return None
         kind = "sources" if "PULSE_SOURCE" in self.choice.env else "sinks"
         listed = names.get(kind) if names is not None else devices.pulse_names(kind)
-        if not listed:  # the server did not answer (or lists nothing): no verdict
-            return None if devices.pulse_info() is not None else False
+        if not listed:  # the server did not answer (busy, or gone): the stream's own state decides
+            return None
         return name in listed
 
     def mark_lost(self, reason: str) -> None:
