@@ -230,6 +230,8 @@ class Session:
         eng = self.engine
         out = self.status()
         settings = eng.mix.settings
+        watched = self._watcher.watched if self._watcher is not None else []
+        out["devices_lost"] = [f"{w.kind} {w.name}" for w in watched if w.lost]
         out.update(
             model=self.plugin.name,
             preset=self.config.preset,

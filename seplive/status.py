@@ -140,6 +140,8 @@ class LiveView:
         trouble.append(str(st["xruns"]), style="red" if st["xruns"] else "green")
         if st.get("plugin_errors"):
             trouble.append(f"  model errors {st['plugin_errors']}", style="red")
+        if st.get("devices_lost"):
+            trouble.append(f"  LOST (reconnecting): {', '.join(st['devices_lost'])}", style="bold red")
         if st.get("nonfinite_blocks"):
             trouble.append(f"  non-finite input blocks {st['nonfinite_blocks']}", style="yellow")
 
