@@ -225,11 +225,12 @@ class ResilientSource(_Resilient):
             trial = self._lost_at is not None
             try:
                 block = inner.read(frames, timeout=TRIAL_TIMEOUT_S if trial else INPUT_TIMEOUT_S)
-            except TimeoutError:
+            except Exception as exc:  # TimeoutError, or a stream closed or failed under us
                 if trial:
                     self._drop_trial()
-                else:
-                    self.mark_lost(f"no audio for {INPUT_TIMEOUT_S:.1f} s")
+                elif inner is self._inner:
+                    self.mark_lost(f"no audio for {INPUT_TIMEOUT_S:.1f} s" if isinstance(exc, TimeoutError)
+                                   else f"stream error: {exc}")
             else:
                 if trial:
                     self._confirm()
@@ -292,12 +293,18 @@ class ResilientSink(_Resilient):
         return inner.settled_fill if inner is not None else float(self.target)
 
     def write(self, block: np.ndarray) -> None:
+        failed = None
         with self._lock:
             inner = self._inner
             if inner is None:
                 self.dropped_while_lost += len(block)
             else:
-                inner.write(block)
+                try:
+                    inner.write(block)
+                except Exception as exc:  # PortAudio refused: the device went away under us
+                    failed = exc
+        if failed is not None:
+            self.mark_lost(f"stream error: {failed}")
         self.frames += len(block)
 
     def _retire(self, inner: Any) -> None:
