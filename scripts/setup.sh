@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(libsndfile1 libportaudio2 pulseaudio pulseaudio-utils libasound2-plugins alsa-utils jackd2 espeak-ng sox)
+APT_PACKAGES=(libsndfile1 libportaudio2 pulseaudio pulseaudio-utils libasound2-plugins alsa-utils jackd2 espeak-ng sox tmux)
 
 if command -v apt-get >/dev/null 2>&1; then
   missing=()

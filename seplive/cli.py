@@ -182,7 +182,7 @@ def _host_port(text: str) -> tuple[str, int]:
         raise CliError(f"expected [HOST:]PORT, got {text!r}") from None
 
 
-def _build_controls(args: argparse.Namespace) -> list:
+def _build_controls(args: argparse.Namespace, on_preset=None) -> list:
     """OSC and MIDI controls from the flags (opened now: a busy port fails before audio)."""
     if not args.osc and not args.midi:
         return []
@@ -193,11 +193,11 @@ def _build_controls(args: argparse.Namespace) -> list:
         if osc_at:
             from .control.osc import OscControl
 
-            controls.append(OscControl(osc_at[1], osc_at[0], subscribers=feedback))
+            controls.append(OscControl(osc_at[1], osc_at[0], subscribers=feedback, on_preset=on_preset))
         if args.midi:
             from .control.midi import MidiControl
 
-            controls.append(MidiControl(args.midi_port, args.midi, backend=args.midi_backend))
+            controls.append(MidiControl(args.midi_port, args.midi, backend=args.midi_backend, on_preset=on_preset))
     except (OSError, ValueError) as exc:  # MappingError and ControlError are ValueErrors
         for c in controls:
             c.close()
@@ -236,7 +236,7 @@ def _flag_settings(args: argparse.Namespace) -> dict[str, object]:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from .models.base import SeparatorError
-    from .presets import layer
+    from .presets import PresetSwitcher, layer
     from .session import Session, SessionConfig, is_file_spec
 
     layers = layer(_flag_settings(args), preset=getattr(args, "preset", None))
@@ -263,7 +263,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
             open(args.log_json, "a").close()
         except OSError as exc:
             raise CliError(f"--log-json {args.log_json}: {exc.strerror or exc}") from None
-    controls = _build_controls(args)
+    switcher = PresetSwitcher(layers.preset)
+    controls = _build_controls(args, on_preset=switcher)
     outputs = [o for o in (args.output or []) if o.lower() != "none"]
     if not args.output and not is_file_spec(args.input):
         outputs = ["default"]
@@ -316,6 +317,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         for c in controls:
             c.close()
         raise
+    switcher.bind(session)
     eng = session.engine
     if not quiet:
         print(

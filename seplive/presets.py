@@ -402,3 +402,64 @@ def layer(flags: Mapping[str, Any], env: Mapping[str, str] | None = None, preset
         merged = _merge(merged, values)
         sources.update({k: label for k in values})
     return Layers(merged, name, sources)
+
+
+#: the preset keys a running session can change (the rest need a restart)
+LIVE_KEYS = ("prompts", "mute", "gain", "master_db", "wet")
+
+
+class PresetSwitcher:
+    """Loads presets into a running session, for OSC ``/seplive/preset/*`` and MIDI
+    ``preset.*``: ``load NAME``, ``next``, ``prev`` (in ``seplive presets`` order).
+
+    Only the mix changes live, in one step (a ``replace`` mix change, applied at one hop);
+    settings that need a restart (model, hop...) are reported and left alone.
+    """
+
+    def __init__(self, current: str | None = None) -> None:
+        self.current = current
+        self.session: Any = None
+
+    def bind(self, session: Any) -> None:
+        self.session = session
+
+    def names(self) -> list[str]:
+        return [r.name for r in list_presets() if r.shadowed_by is None]
+
+    def __call__(self, action: str, name: str | None = None) -> str:
+        from .control.mix import MixChange, MixSettings
+
+        if self.session is None:
+            raise PresetError("no session to load presets into yet")
+        if action == "load":
+            if not name:
+                raise PresetError("preset load needs a name")
+            target = name
+        elif action in ("next", "prev"):
+            names = self.names()
+            if not names:
+                raise PresetError("no presets found")
+            i = names.index(self.current) if self.current in names else -1
+            target = names[(i + (1 if action == "next" else -1)) % len(names)]
+        else:
+            raise PresetError(f"unknown preset action {action!r}{nearest(action, ['load', 'next', 'prev'])}")
+        settings = load_preset(target)
+        prompts, mute = settings.get("prompts", []), settings.get("mute", [])
+        gains = settings.get("gain", {})
+        for stem in [*gains]:
+            if stem not in prompts and stem not in mute:
+                prompts = [*prompts, stem]
+        names_needed = [p for p in [*prompts, *mute] if p != REST]
+        if not names_needed:
+            raise PresetError(f"preset {target!r} selects no stems")
+        try:
+            self.session.plugin.check_prompts(names_needed)
+        except Exception as exc:  # SeparatorError: this model lacks a stem the preset needs
+            raise PresetError(f"preset {target!r}: {exc}") from None
+        mix = MixSettings.from_cli(prompts, mute, gains)
+        mix.master_db = float(settings.get("master_db", 0.0))
+        mix.wet = float(settings.get("wet", 1.0))
+        self.session.post(MixChange("replace", mix), origin="preset")
+        self.current = target
+        kept = sorted(k for k in settings if k not in LIVE_KEYS and k not in ("description", "fx"))
+        return target + (f" (not changed live: {', '.join(kept)})" if kept else "")

@@ -27,7 +27,8 @@ class MixChange:
 
     kinds: ``gain_db`` (value dB), ``mute`` / ``solo`` (value bool), ``master_db``,
     ``wet`` (0..1), ``bypass`` (bool), ``prompts`` (value: the list of selected stems),
-    ``toggle_prompt`` (stem: add it to or remove it from the selection).
+    ``toggle_prompt`` (stem: add it to or remove it from the selection), ``replace``
+    (value: a whole :class:`MixSettings`, applied at once: a preset loaded live).
     """
 
     kind: str
@@ -35,7 +36,7 @@ class MixChange:
     stem: str | None = None
 
 
-KINDS = ("gain_db", "mute", "solo", "master_db", "wet", "bypass", "prompts", "toggle_prompt")
+KINDS = ("gain_db", "mute", "solo", "master_db", "wet", "bypass", "prompts", "toggle_prompt", "replace")
 
 
 @dataclass
@@ -108,6 +109,14 @@ class MixSettings:
         elif k == "prompts":
             names = [str(p) for p in v]
             self.stems = [p for i, p in enumerate(names) if p != REST and p not in names[:i]]
+        elif k == "replace":
+            if not isinstance(v, MixSettings):
+                raise TypeError("replace takes a MixSettings")
+            self.stems = [p for p in dict.fromkeys(v.stems) if p != REST]
+            self.gain_db = {p: max(-120.0, min(24.0, float(db))) for p, db in v.gain_db.items()}
+            self.mute, self.solo = set(v.mute), set(v.solo)
+            self.master_db = max(-120.0, min(24.0, float(v.master_db)))
+            self.wet = min(max(float(v.wet), 0.0), 1.0)
         elif k == "toggle_prompt":
             if change.stem in self.stems:
                 self.stems.remove(change.stem)

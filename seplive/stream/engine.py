@@ -314,8 +314,9 @@ class Engine:
         so a new prompt is computed from the very hop its gain starts to ramp in."""
         for change in self.mix.take_pending():
             try:
-                if change.kind == "prompts" or change.kind == "toggle_prompt":
-                    names = list(change.value) if change.kind == "prompts" else [change.stem]
+                if change.kind in ("prompts", "toggle_prompt", "replace"):
+                    names = (list(change.value) if change.kind == "prompts" else list(change.value.stems)
+                             if change.kind == "replace" else [change.stem])
                     self.plugin.check_prompts([n for n in names if n != REST])
                 elif change.stem is not None and change.stem != REST:
                     self.plugin.check_prompts([change.stem])
@@ -327,7 +328,7 @@ class Engine:
                 log.warning("mix change ignored: %s", exc)
                 continue
             self._scheduled.append((self._next_submit, change))
-            if change.kind in ("prompts", "toggle_prompt"):
+            if change.kind in ("prompts", "toggle_prompt", "replace"):
                 self._selection_after(change)
 
     def _selection_after(self, change: MixChange) -> None:
