@@ -129,15 +129,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="seplive",
         description="Live, prompt-driven source separation: separate and remix audio as it plays.",
-        epilog="'seplive ARGS' is 'seplive run ARGS'. Example: seplive -i song.wav -o karaoke.wav --mute vocals",
+        epilog="'seplive ARGS' is 'seplive run ARGS' ('seplive run --help' lists every option). Examples:\n"
+        "  seplive demo                                   no sound card needed: a song through the live engine\n"
+        "  seplive --input loopback --prompts vocals      what the computer plays, vocals isolated\n"
+        "  seplive --preset karaoke -i song.flac -o karaoke.wav",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"seplive {__version__}")
     sub = parser.add_subparsers(dest="command")
     run = sub.add_parser(
         "run", help="separate and remix a stream (default)", argument_default=argparse.SUPPRESS,
-        description="Separate and remix a stream: a file or a live device, through a separation model, to files"
-        " or devices. Settings not given as flags come from SEPLIVE_* variables, then --preset, then the user"
-        " config (~/.config/seplive/config.toml), then defaults.",
+        description="Separate and remix a stream: a file or a live device, through a separation model, to files\n"
+        "or devices. Settings not given as flags come from SEPLIVE_* variables (SEPLIVE_MODEL, SEPLIVE_HOP_MS...),\n"
+        "then --preset, then the user config (~/.config/seplive/config.toml, or SEPLIVE_CONFIG), then defaults.",
         epilog="examples:\n  seplive --input loopback --prompts vocals\n  seplive --preset karaoke -i song.wav -o out.wav\n"
         "  seplive -i mic --prompts speech --osc 9000 --midi nanokontrol2",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -150,6 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("--json", action="store_true")
     devices = sub.add_parser("devices", help="list audio devices, defaults and loopback candidates")
     devices.add_argument("--json", action="store_true")
+    sub.add_parser("learn", add_help=False, help="MIDI learn: move a control, name a target, get a map file"
+                   " ('seplive learn --help')")
     demo = sub.add_parser("demo", help="make a short song and run it through the live engine (no sound card needed)")
     demo.add_argument("--out", default="seplive-demo", help="folder for the files (default: ./seplive-demo)")
     demo.add_argument("-q", "--quiet", action="store_true")
