@@ -32,6 +32,18 @@ def _gain(text: str) -> tuple[str, float]:
     return key, db
 
 
+def _fx(items: list[str]) -> dict[str, dict[str, float]]:
+    from .fx.params import merge_fx, parse_fx_arg
+
+    out: dict[str, dict[str, float]] = {}
+    for item in items:
+        try:
+            merge_fx(out, *parse_fx_arg(item))
+        except ValueError as exc:
+            raise CliError(f"--fx {item}: {exc}") from None
+    return out
+
+
 def _literal(value: str) -> object:
     """Model options are plain values: int, float, bool or string (never code)."""
     low = value.lower()
@@ -98,6 +110,14 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     mix.add_argument("-p", "--prompts", nargs="+", default=[], metavar="P", help="stems to play (isolate); 'rest' = everything else")
     mix.add_argument("--mute", nargs="+", default=[], metavar="P", help="stems to remove (karaoke: --mute vocals)")
     mix.add_argument("--gain", action="append", default=[], metavar="STEM=DB", help="stem gain in dB (repeatable)")
+    mix.add_argument(
+        "--fx", action="append", default=[], metavar="STEM.PARAM=VALUE",
+        help="a stem effect, e.g. drums.lowpass=800, vocals.reverb.mix=0.3 (repeatable; see docs/fx.md; needs seplive[fx])",
+    )
+    mix.add_argument(
+        "--limiter", action=argparse.BooleanOptionalAction, default=False,
+        help="master look-ahead limiter: the output never clips (adds 1.5 ms latency; default off)",
+    )
     w = p.add_argument_group("windowing (model-rate samples, or milliseconds)")
     for name, what in (("hop", "new samples per model call"), ("context", "past samples a windowed model sees"), ("lookahead", "future samples it waits for (adds latency)")):
         g = w.add_mutually_exclusive_group()
@@ -203,6 +223,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.device != "cpu":
         options["device"] = args.device
     gains = dict(_gain(g) for g in args.gain)
+    fx = _fx(args.fx)
     controls = _build_controls(args)
     outputs = [o for o in args.output if o.lower() != "none"]
     try:
@@ -227,6 +248,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         prompts=list(args.prompts),
         mute=list(args.mute),
         gains_db=gains,
+        fx=fx,
+        limiter=args.limiter,
         hop_samples=args.hop,
         hop_ms=args.hop_ms,
         context_samples=args.context,

@@ -58,6 +58,10 @@ class SessionConfig:
     prompts: list[str] = field(default_factory=list)
     mute: list[str] = field(default_factory=list)
     gains_db: dict[str, float] = field(default_factory=dict)
+    #: per-stem effects, {stem: {param: value}} (see seplive.fx.params; --fx, [fx] in presets)
+    fx: dict[str, dict[str, float]] = field(default_factory=dict)
+    #: master look-ahead limiter on the output (adds its look-ahead to the latency)
+    limiter: bool = False
     hop_samples: int | None = None
     hop_ms: float | None = None
     context_samples: int | None = None
@@ -122,6 +126,7 @@ class Session:
         if not [p for p in [*prompts, *mute] if p != REST]:
             raise SeparatorError("nothing to separate: give --prompts and/or --mute")
         self.mix_settings = MixSettings.from_cli(prompts, mute, gains)
+        self.mix_settings.fx = {canonical(k): dict(v) for k, v in cfg.fx.items()}
         self.source = self._open_source(cfg) if self.live else FileSource(cfg.input)
         model_rate = self.plugin.sample_rate or self.source.sample_rate
 
@@ -153,6 +158,7 @@ class Session:
                 device=cfg.device,
                 threaded=cfg.realtime or self.live,
                 stem_outputs=bool(cfg.stems_out),
+                limiter=cfg.limiter,
             ),
         )
         self.sinks: list = []

@@ -224,6 +224,7 @@ def settings_snapshot(s: MixSettings) -> MixSettings:
         master_db=float(s.master_db),
         wet=float(s.wet),
         bypass=bool(s.bypass),
+        fx={k: dict(v) for k, v in list(s.fx.items())},
     )
 
 

@@ -1,0 +1,137 @@
+"""One stem's effect chain, computed by pyo under the engine's clock.
+
+pyo normally owns an audio device and its clock.  Its ``audio="manual"`` server mode
+(pyo 1.1.0, ``Server.process``) instead computes exactly one buffer each time it is
+called, and does nothing in between; the server's input and output buffers are plain
+interleaved float32 arrays whose addresses ``Server.getInputAddr`` /
+``Server.getOutputAddr`` give (the hooks pyo offers to C hosts that embed it).  So each
+stem gets its own manual server whose buffer size is the engine's hop: the engine
+writes the stem's samples, and every effect parameter as one more input channel (one
+value per sample, ramped by the engine), into the input buffer, calls ``process()``
+once, and reads the processed stem from the output buffer.  No second clock, no
+device, no thread: pyo runs on the engine worker, inside ``Engine._finalise``.
+
+One server per stem (pyo allows several per process) means a stem whose gain is 0
+simply is not processed: its server is not called.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import threading
+
+import numpy as np
+
+from .params import NAMES, STAGES
+
+#: pyo builds objects on "the current server", a process-wide setting: one chain at a time
+_BUILD_LOCK = threading.Lock()
+_pyo = None
+
+
+class FxUnavailable(RuntimeError):
+    """pyo is not installed: effects need the ``fx`` extra."""
+
+
+MISSING = "effects need pyo, which is not installed: pip install 'seplive[fx]'"
+
+
+def load_pyo():
+    """Import pyo quietly (it prints a wx notice at import); raises :class:`FxUnavailable`."""
+    global _pyo
+    if _pyo is None:
+        os.environ.setdefault("PYO_GUI_WX", "0")  # no wxPython probe and notice
+        try:
+            import pyo  # noqa: PLC0415
+        except ImportError as exc:
+            raise FxUnavailable(f"{MISSING} ({exc})") from None
+        _pyo = pyo
+    return _pyo
+
+
+def available() -> bool:
+    try:
+        load_pyo()
+    except FxUnavailable:
+        return False
+    return True
+
+
+def _buffer(address: str, count: int) -> np.ndarray:
+    return np.ctypeslib.as_array((ctypes.c_float * count).from_address(int(address, 16)))
+
+
+class PyoChain:
+    """high-pass -> low-pass -> 3-band EQ -> compressor -> echo -> reverb, for one stem
+    of ``channels`` channels, ``block`` samples per call, every parameter audio-rate."""
+
+    def __init__(self, rate: int, channels: int, block: int) -> None:
+        pyo = load_pyo()
+        self.channels, self.block = int(channels), int(block)
+        C = self.channels
+        self.n_params, self.n_stages = len(NAMES), len(STAGES)
+        self.in_ch = C + self.n_params + self.n_stages
+        with _BUILD_LOCK:
+            s = pyo.Server(
+                sr=int(rate), nchnls=C, ichnls=self.in_ch, buffersize=self.block, duplex=1, audio="manual", midi="jack"
+            )
+            s.deactivateMidi()
+            s.boot()
+            s.start()
+            s.setServer()
+            self.server = s
+            self._in = _buffer(s.getInputAddr(), self.block * self.in_ch).reshape(self.block, self.in_ch)
+            self._out = _buffer(s.getOutputAddr(), self.block * C).reshape(self.block, C)
+            x = pyo.Input(chnl=list(range(C)))
+            p = {name: pyo.Input(chnl=C + i) for i, name in enumerate(NAMES)}
+            on = {name: pyo.Input(chnl=C + self.n_params + i) for i, name in enumerate(STAGES)}
+            q = p["resonance"]
+            hp = pyo.Biquad(x, freq=p["highpass"], q=q, type=1)
+            s1 = pyo.Interp(x, hp, interp=on["highpass"])
+            lp = pyo.Biquad(s1, freq=p["lowpass"], q=q, type=0)
+            s2 = pyo.Interp(s1, lp, interp=on["lowpass"])
+            e1 = pyo.EQ(s2, freq=250, q=0.707, boost=p["eq.low"], type=1)
+            e2 = pyo.EQ(e1, freq=1000, q=0.707, boost=p["eq.mid"], type=0)
+            e3 = pyo.EQ(e2, freq=4000, q=0.707, boost=p["eq.high"], type=2)
+            s3 = pyo.Interp(s2, e3, interp=on["eq"])
+            # no look-ahead: the compressor adds no delay, so the dry path stays aligned
+            comp = pyo.Compress(
+                s3, thresh=p["comp.threshold"], ratio=p["comp.ratio"], risetime=0.005, falltime=0.12, lookahead=0.0, knee=0.3
+            )
+            s4 = pyo.Interp(s3, comp, interp=on["comp"])
+            self._echo = pyo.Delay(s4, delay=p["echo.time"], feedback=p["echo.feedback"], maxdelay=2.0)
+            s5 = s4 + self._echo * p["echo.mix"]
+            self._reverb = pyo.Freeverb(s5, size=p["reverb.size"], damp=p["reverb.damp"], bal=p["reverb.mix"])
+            self._reverb.out()
+            # keep every object alive (pyo drops what Python no longer references)
+            self._graph = [x, p, on, hp, s1, lp, s2, e1, e2, e3, s3, comp, s4, s5]
+            # the server fades its output in over its first buffer: spend that on silence
+            self._in[:] = 0.0
+            s.process()
+        self.calls = 0
+
+    def reset(self) -> None:
+        """Forget the echo and reverb tails (after the stem was skipped a while)."""
+        self._echo.reset()
+        self._reverb.reset()
+
+    def process(self, x: np.ndarray, params: np.ndarray, stages: np.ndarray) -> np.ndarray:
+        """``x`` (block, C); ``params`` (n_params, block|1); ``stages`` (n_stages, block|1)
+        -> the processed (block, C), a new array."""
+        C, P = self.channels, self.n_params
+        self._in[:, :C] = x
+        self._in[:, C : C + P] = params.T
+        self._in[:, C + P :] = stages.T
+        self.server.process()
+        self.calls += 1
+        return self._out.copy()
+
+    def close(self) -> None:
+        with _BUILD_LOCK:
+            self._graph.clear()
+            self._echo = self._reverb = None
+            try:
+                self.server.shutdown()
+            except Exception:  # noqa: BLE001 - closing must not raise
+                pass
