@@ -23,7 +23,7 @@ from scipy.ndimage import minimum_filter1d
 
 class Limiter:
     def __init__(self, rate: int, channels: int, ceiling_db: float = -0.5, lookahead_ms: float = 1.5,
-                 release_db_per_s: float = 60.0) -> None:
+                 release_db_per_s: float = 120.0) -> None:
         self.ceiling = float(10.0 ** (ceiling_db / 20.0))
         self.lookahead = max(1, int(round(lookahead_ms * rate / 1000.0)))
         self.rate_db = float(release_db_per_s) / rate
