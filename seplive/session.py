@@ -21,6 +21,7 @@ import numpy as np
 
 from . import __version__
 from .control.mix import MixSettings
+from .fx.hooks import fx_report
 from .models import registry
 from .models.base import Separator, SeparatorError
 from .models.prompts import REST, canonical
@@ -472,7 +473,9 @@ class Session:
                 "gains_db": dict(self.mix_settings.gain_db),
                 "muted": sorted(self.mix_settings.mute),
                 "solo": sorted(self.mix_settings.solo),
+                "fx": {k: dict(v) for k, v in self.mix_settings.fx.items()},
             },
+            "fx": fx_report(eng),
             "sample_rate": self.source.sample_rate,
             "model_sample_rate": eng.model_rate,
             "channels": self.source.channels,

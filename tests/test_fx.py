@@ -279,3 +279,100 @@ def test_cutoff_sweep_over_osc_is_smooth(tmp_path):
     spec = np.abs(np.fft.rfft(tail * np.hanning(len(tail))))
     k3, k1 = 3000 * len(tail) // RATE, 100 * len(tail) // RATE
     assert 20 * np.log10(spec[k3 - 2 : k3 + 3].max() / spec[k1 - 2 : k1 + 3].max()) < -12 - 35
+
+
+def test_effect_turned_on_live_builds_off_the_worker_then_plays():
+    import time
+
+    x = np.random.default_rng(8).standard_normal((RATE // 4, 2)).astype(np.float32) * 0.1
+    e = engine()
+    assert e.fx is not None and not e.fx.active()
+    e.mix.post(MixChange("fx", ("lowpass", 500.0), "bass"))
+    B = e.block
+    for _ in range(400):  # blocks keep flowing (dry for bass) while the chain is built
+        for i in range(0, len(x) - B + 1, B):
+            e.push(x[i : i + B])
+            e.pull(B)
+        if e.fx.processed.get("bass"):
+            break
+        time.sleep(0.01)
+    assert e.fx.processed["bass"] > 0 and not e.fx.failed
+    assert e.counters.deadline_misses == 0 and e.counters.rejected_changes == 0
+    e.close()
+
+
+# -- command line ------------------------------------------------------------------------------
+def test_cli_fx_and_limiter(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    import soundfile as sf
+
+    def seplive(*args):
+        return subprocess.run([sys.executable, "-m", "seplive", *map(str, args)], capture_output=True, text=True,
+                              timeout=120)
+
+    x = sine(8000, 0.5, amp=0.2) + sine(300, 0.5, amp=0.3)  # +12 dB: 300 Hz peaks at 1.2
+    src, out, rep = tmp_path / "in.wav", tmp_path / "out.wav", tmp_path / "r.json"
+    sf.write(src, x, RATE, subtype="FLOAT")
+    r = seplive("-i", src, "-o", out, "-m", "identity", "-p", "drums", "--fx", "drums.lowpass=1000",
+                "--fx", "drums.resonance=0.707", "--limiter", "--gain", "drums=12", "--report", rep, "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert r.stderr == ""  # pyo's import notice is silenced
+    report = json.loads(rep.read_text())
+    assert report["mix"]["fx"] == {"drums": {"lowpass": 1000.0, "resonance": 0.707}}
+    assert report["fx"]["processed_hops"]["drums"] > 0 and report["fx"]["limited_samples"] > 0
+    assert report["latency_breakdown_ms"]["limiter_ms"] == pytest.approx(1.5)
+    y, _ = sf.read(out, dtype="float32")
+    assert np.abs(y).max() < 1.0
+    r = seplive("-i", src, "-o", out, "-m", "identity", "-p", "drums", "--fx", "drums.lowpas=1000")
+    assert r.returncode != 0
+    assert "did you mean 'lowpass'" in r.stderr and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+# -- control targets -----------------------------------------------------------------------------
+def test_fx_targets_parse_and_map_on_a_log_curve():
+    from seplive.control.mapping import parse_mapping, position_to_value, value_to_position
+    from seplive.control.targets import ControlError, parse_target
+
+    t = parse_target("fx.drums.echo.mix")
+    assert t.is_fx and t.is_continuous and t.stem == "drums" and str(t) == "fx.drums.echo.mix"
+    assert str(parse_target("fx.2.lowpass")) == "fx.2.lowpass"
+    with pytest.raises(ControlError, match="did you mean 'lowpass'"):
+        parse_target("fx.drums.lowpas")
+    m = parse_mapping({
+        "profile": {"controls": {"k1": {"cc": 1}, "k2": {"cc": 2}}},
+        "map": {"k1": "fx.drums.lowpass", "k2": {"target": "fx.vocals.reverb.mix", "range": [0, 0.5]}},
+    })
+    lp, rv = m.bindings
+    assert lp.curve == "log" and lp.range == (20.0, 20000.0)
+    assert position_to_value(lp, 0.5) == pytest.approx(632.46, rel=1e-3)  # halfway in pitch
+    assert value_to_position(lp, 2000.0) == pytest.approx(2 / 3)
+    assert rv.curve == "linear" and position_to_value(rv, 1.0) == 0.5
+
+
+def test_controller_sets_and_reads_fx_through_the_mix():
+    from seplive.control.targets import ControlError, MixController, parse_target
+
+    class Idle:
+        """What the controller needs of a Session: its engine, plugin and post()."""
+
+        def __init__(self, engine):
+            self.engine, self.plugin = engine, engine.plugin
+
+        def post(self, change):
+            self.engine.mix.post(change)
+
+    eng = engine()
+    ctl = MixController(Idle(eng))
+    target = ctl.resolve(parse_target("fx.bass.highpass"))
+    ctl.set(target, 150.0)
+    assert ctl.value(target) == 150.0  # its own change, before the worker took it
+    process_array(eng, np.zeros((2048, 2), np.float32))
+    assert eng.mix.settings.fx == {"bass": {"highpass": 150.0}}
+    with pytest.raises(ControlError, match="not to 'rest'"):
+        ctl.resolve(parse_target("fx.rest.lowpass"))
+    with pytest.raises(ControlError):
+        ctl.set(target, float("nan"))

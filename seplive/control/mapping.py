@@ -370,8 +370,8 @@ def _binding(control: Control, spec: Any, key: str, fail) -> Binding:
     if curve == "db":
         default_range = (-60.0, 6.0) if target.is_db else (-60.0, 0.0)
     elif target.is_fx:
-        spec = FX_SPECS[target.fx_param]
-        default_range = (spec.lo, spec.hi)
+        param = FX_SPECS[target.fx_param]
+        default_range = (param.lo, param.hi)
     else:
         default_range = (0.0, 1.0)
     rng = spec.get("range", list(default_range))

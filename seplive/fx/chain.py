@@ -14,6 +14,7 @@ also has an on/off signal that ramps, so switching one on or off does not click.
 from __future__ import annotations
 
 import logging
+import threading
 
 import numpy as np
 
@@ -44,6 +45,7 @@ class _StemState:
         self.step = np.zeros_like(self.cur)
         self.left = 0
         self.chain = None
+        self.builder: threading.Thread | None = None
         self.stale = False  # skipped since last processed: reset tails on the next call
         self.block: np.ndarray | None = None  # this hop's trajectories (rows, n|1)
 
@@ -85,25 +87,42 @@ class FxRack:
         #: hops processed / skipped per stem (a skipped hop costs nothing)
         self.processed: dict[str, int] = {}
         self.skipped: dict[str, int] = {}
+        #: hops a stem's effects were on but its chain was still being built (played dry)
+        self.pending: dict[str, int] = {}
         #: a chain failed to build or run: effects are off for the rest of the session
         self.failed = ""
         if settings:
             self.begin_hop(settings, 0)
-            for stem, st in self._stems.items():  # the configured effects are on from the start
+            for st in self._stems.values():  # the configured effects are on from the start
                 st.cur, st.left = st.target.copy(), 0
-                self._chain(stem)
+                st.chain = self._build()
 
     # -- delay ------------------------------------------------------------------------
     #: samples the chains delay a stem by: none (IIR filters, no compressor look-ahead;
     #: echo and reverb only add later copies), so the dry path needs no extra delay
     delay_samples = 0
 
-    def _chain(self, stem: str):
-        st = self._stems[stem]
-        if st.chain is None:
-            from .pyo_backend import PyoChain  # noqa: PLC0415
+    def _build(self):
+        from .pyo_backend import PyoChain  # noqa: PLC0415
 
-            st.chain = PyoChain(self.rate, self.channels, self.hop)
+        return PyoChain(self.rate, self.channels, self.hop)
+
+    def _chain(self, stem: str):
+        """The stem's chain, or None while it is built: a chain turned on live is built
+        on a thread of its own (~0.1 s), never on the audio worker."""
+        st = self._stems[stem]
+        if st.chain is None and st.builder is None:
+
+            def build() -> None:
+                try:
+                    st.chain = self._build()
+                except Exception as exc:  # reported by the worker, which then plays without
+                    st.chain = exc
+
+            st.builder = threading.Thread(target=build, name=f"seplive-fx-{stem}", daemon=True)
+            st.builder.start()
+        if isinstance(st.chain, Exception):
+            raise st.chain
         return st.chain
 
     def begin_hop(self, settings: FxSettings, n: int) -> None:
@@ -121,7 +140,10 @@ class FxRack:
             self._seen = {k: dict(v) for k, v in settings.items()}
         if n:
             for st in self._stems.values():
-                st.advance(n)
+                if st.chain is None:  # not built yet: its ramps start once it can play them
+                    st.block = st.cur[:, None]
+                else:
+                    st.advance(n)
 
     def active(self) -> list[str]:
         """Stems whose effects can be heard when they are audible."""
@@ -146,6 +168,9 @@ class FxRack:
         st = self._stems[stem]
         try:
             chain = self._chain(stem)
+            if chain is None:
+                self.pending[stem] = self.pending.get(stem, 0) + 1
+                return None
             if st.stale:
                 chain.reset()
                 st.stale = False
@@ -166,7 +191,9 @@ class FxRack:
 
     def close(self) -> None:
         for st in self._stems.values():
-            if st.chain is not None:
+            if st.builder is not None:
+                st.builder.join()
+            if st.chain is not None and not isinstance(st.chain, Exception):
                 st.chain.close()
                 st.chain = None
 

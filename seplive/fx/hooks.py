@@ -103,3 +103,16 @@ def apply_hop(engine: Engine, part: np.ndarray, g: np.ndarray, assemble, prompts
         y = rack.process(stem, s)
         if y is not None:
             part += (gp[:, None] if len(gp) > 1 else gp[0]) * (y - s)
+
+
+def fx_report(engine: Engine) -> dict:
+    """Effect counters for a run report: hops each stem's chain ran, was skipped
+    (silent stem) or waited for its chain; the limiter's work."""
+    rack, lim = engine.fx, getattr(engine, "_limiter", None)
+    out: dict = {"limiter": lim is not None}
+    if lim is not None:
+        out["limited_samples"] = lim.limited_samples
+    if rack is not None:
+        out.update(processed_hops=dict(rack.processed), skipped_hops=dict(rack.skipped),
+                   pending_hops=dict(rack.pending), failed=rack.failed)
+    return out
