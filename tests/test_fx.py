@@ -197,8 +197,9 @@ def high_band(y: np.ndarray) -> float:
     return float(np.abs(sosfilt(sos, y[:, 0])[RATE // 8 :]).max())  # after the onset
 
 
-def sweep_offline(ramp_ms: float) -> np.ndarray:
-    """The OSC test's sweep, posted straight to an engine's mix at fixed blocks."""
+def sweep_offline(stepped: bool) -> np.ndarray:
+    """The OSC test's sweep, posted straight to an engine's mix at fixed blocks;
+    ``stepped``: pyo jumps to each hop's value instead of ramping to it (no ramps)."""
     from seplive.models.dsp import Identity
 
     n = int(1.2 * RATE)
@@ -206,7 +207,10 @@ def sweep_offline(ramp_ms: float) -> np.ndarray:
     x = (0.4 * np.sin(2 * np.pi * 100 * t) + 0.1 * np.sin(2 * np.pi * 3000 * t)).astype(np.float32)[:, None]
     mix = MixSettings.from_cli(["vocals"], [], {})
     mix.fx = {"vocals": {"lowpass": 16000.0}}
-    e = Engine(Identity(), mix, EngineConfig(source_rate=RATE, channels=1, ramp_ms=ramp_ms))
+    e = Engine(Identity(), mix, EngineConfig(source_rate=RATE, channels=1, ramp_ms=0.02 if stepped else 10.0))
+    if stepped:
+        for sig in e.fx._stems["vocals"].chain._sigs:
+            sig.setTime(0.0)
     steps, out, B = list(np.geomspace(16000, 300, 20)), [], e.block
     for i in range(0, n - B + 1, B):
         if i >= RATE // 4 and steps and (i // B) % 4 == 0:
@@ -218,7 +222,7 @@ def sweep_offline(ramp_ms: float) -> np.ndarray:
 
 def test_unramped_sweep_clicks_ramped_does_not():
     """The measure the OSC test uses can fail: without ramps the same sweep clicks."""
-    ramped, unramped = high_band(sweep_offline(10.0)), high_band(sweep_offline(0.02))
+    ramped, unramped = high_band(sweep_offline(False)), high_band(sweep_offline(True))
     print(f"\nabove 8 kHz: ramped {20 * np.log10(ramped):.1f} dBFS, unramped {20 * np.log10(unramped):.1f} dBFS")
     assert ramped < 2e-4 < 1e-3 < unramped
 

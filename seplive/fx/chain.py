@@ -7,7 +7,9 @@ with no effect on, or whose gain over the hop is 0, is not processed at all (cou
 :attr:`FxRack.skipped`): its effects cannot be heard.
 
 Parameters ramp like the gains, over ``ramp_samples``: linearly, or linearly in the log
-domain for frequencies and Q (a cutoff sweep moves evenly in pitch).  Each effect stage
+domain for frequencies and Q (a cutoff sweep moves evenly in pitch).  The rack works out
+where each ramp is at every hop's end; pyo moves there linearly over the hop (so a log
+ramp is followed piecewise-linearly, exact at hop boundaries).  Each effect stage
 also has an on/off signal that ramps, so switching one on or off does not click.
 """
 
@@ -47,7 +49,7 @@ class _StemState:
         self.chain = None
         self.builder: threading.Thread | None = None
         self.stale = False  # skipped since last processed: reset tails on the next call
-        self.block: np.ndarray | None = None  # this hop's trajectories (rows, n|1)
+        self.end: np.ndarray | None = None  # where the ramps are at the end of this hop
 
     def set_target(self, params: dict[str, float]) -> None:
         values = np.array([params.get(n, PARAMS[n].neutral) for n in NAMES], np.float64)
@@ -65,15 +67,12 @@ class _StemState:
         return bool(self.cur[n:].any() or self.target[n:].any())
 
     def advance(self, n: int) -> None:
-        if self.left == 0:
-            self.block = self.cur[:, None]
-            return
-        k = min(n, self.left)
-        ramp = self.cur[:, None] + self.step[:, None] * np.arange(1, n + 1)[None, :]
-        ramp[:, k:] = self.target[:, None]
-        self.left -= k
-        self.cur = self.target.copy() if self.left == 0 else ramp[:, k - 1].copy()
-        self.block = ramp
+        """Move the ramps on by ``n`` samples (pyo ramps linearly between hop ends)."""
+        if self.left:
+            k = min(n, self.left)
+            self.left -= k
+            self.cur = self.target.copy() if self.left == 0 else self.cur + self.step * k
+        self.end = self.cur
 
 
 class FxRack:
@@ -95,17 +94,20 @@ class FxRack:
             self.begin_hop(settings, 0)
             for st in self._stems.values():  # the configured effects are on from the start
                 st.cur, st.left = st.target.copy(), 0
-                st.chain = self._build()
+                st.chain = self._build(st.cur)
 
     # -- delay ------------------------------------------------------------------------
     #: samples the chains delay a stem by: none (IIR filters, no compressor look-ahead;
     #: echo and reverb only add later copies), so the dry path needs no extra delay
     delay_samples = 0
 
-    def _build(self):
+    def _build(self, start: np.ndarray | None = None):
         from .pyo_backend import PyoChain  # noqa: PLC0415
 
-        return PyoChain(self.rate, self.channels, self.hop)
+        if start is None:
+            return PyoChain(self.rate, self.channels, self.hop)
+        n = len(NAMES)
+        return PyoChain(self.rate, self.channels, self.hop, _undomain(start[:n, None])[:, 0], start[n:])
 
     def _chain(self, stem: str):
         """The stem's chain, or None while it is built: a chain turned on live is built
@@ -141,13 +143,13 @@ class FxRack:
         if n:
             for st in self._stems.values():
                 if st.chain is None:  # not built yet: its ramps start once it can play them
-                    st.block = st.cur[:, None]
+                    st.end = st.cur
                 else:
                     st.advance(n)
 
     def active(self) -> list[str]:
         """Stems whose effects can be heard when they are audible."""
-        return [s for s, st in self._stems.items() if st.wanted or (st.block is not None and st.block[len(NAMES) :].any())]
+        return [s for s, st in self._stems.items() if st.wanted or (st.end is not None and st.end[len(NAMES) :].any())]
 
     def reset(self) -> None:
         """A new stream: effect tails are forgotten when each chain next runs."""
@@ -175,10 +177,7 @@ class FxRack:
                 chain.reset()
                 st.stale = False
             n = len(NAMES)
-            block = st.block
-            params = _undomain(block[:n]).astype(np.float32)
-            stages = block[n:].astype(np.float32)
-            y = chain.process(x, params, stages)
+            y = chain.process(x, _undomain(st.end[:n, None])[:, 0], st.end[n:])
         except Exception as exc:  # effects failing must not stop the audio
             self.failed = f"{type(exc).__name__}: {exc}"
             log.error("effects failed, playing without them from now on: %s", self.failed)
