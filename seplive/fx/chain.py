@@ -25,6 +25,7 @@ from .params import NAMES, PARAMS, STAGES, FxSettings, is_active
 log = logging.getLogger("seplive.fx")
 
 _LOG = np.array([PARAMS[n].log for n in NAMES])
+_CUTOFFS = np.array([NAMES.index("highpass"), NAMES.index("lowpass")])
 _NEUTRAL = np.array([PARAMS[n].neutral for n in NAMES], np.float64)
 
 
@@ -107,7 +108,9 @@ class FxRack:
         if start is None:
             return PyoChain(self.rate, self.channels, self.hop)
         n = len(NAMES)
-        return PyoChain(self.rate, self.channels, self.hop, _undomain(start[:n, None])[:, 0], start[n:])
+        values = _undomain(start[:n, None])[:, 0]
+        values[_CUTOFFS] = np.minimum(values[_CUTOFFS], 0.45 * self.rate)
+        return PyoChain(self.rate, self.channels, self.hop, values, start[n:])
 
     def _chain(self, stem: str):
         """The stem's chain, or None while it is built: a chain turned on live is built
@@ -177,7 +180,10 @@ class FxRack:
                 chain.reset()
                 st.stale = False
             n = len(NAMES)
-            y = chain.process(x, _undomain(st.end[:n, None])[:, 0], st.end[n:])
+            values = _undomain(st.end[:n, None])[:, 0]
+            # cutoffs stay below Nyquist at any model rate (20 kHz at a 16 kHz model...)
+            values[_CUTOFFS] = np.minimum(values[_CUTOFFS], 0.45 * self.rate)
+            y = chain.process(x, values, st.end[n:])
         except Exception as exc:  # effects failing must not stop the audio
             self.failed = f"{type(exc).__name__}: {exc}"
             log.error("effects failed, playing without them from now on: %s", self.failed)
