@@ -10,9 +10,10 @@ writes the stem's samples into the input buffer, calls ``process()`` once, and r
 the processed stem from the output buffer.  No second clock, no device, no thread: pyo
 runs on the engine worker, inside ``Engine._finalise``.
 
-Parameters are ``SigTo`` signals (audio-rate, so a change never steps): per hop the
-engine gives the value each parameter must reach by the hop's end, and ``SigTo`` ramps
-to it linearly over exactly that hop.  (Feeding every parameter as an extra input
+Parameters are plain numbers while they hold still, and ``SigTo`` signals (audio-rate,
+so a change never steps) while they move: per hop the engine gives the value each
+parameter must reach by the hop's end, and ``SigTo`` ramps to it linearly over exactly
+that hop; once it is there the number takes over again and the ``SigTo`` stops.  (Feeding every parameter as an extra input
 channel, one value per sample, was 3x slower: ~8 us per pyo ``Input`` stream and
 ~1.2 us per extra server input channel per 256-sample buffer, against ~2 us per
 ``SigTo``; see docs/fx.md.)
@@ -98,10 +99,14 @@ class PyoChain:
             self._in = _buffer(s.getInputAddr(), self.block * self.in_ch).reshape(self.block, self.in_ch)
             self._out = _buffer(s.getOutputAddr(), self.block * C).reshape(self.block, C)
             x = pyo.Input(chnl=list(range(C)))
-            sigs = [pyo.SigTo(float(v), time=self.hop_s, init=float(v)) for v in start]
-            self._sigs = sigs
-            p = dict(zip(NAMES, sigs[: self.n_params], strict=True))
-            on = dict(zip(STAGES, sigs[self.n_params :], strict=True))
+            # pyo computes streams in the order they were made: the SigTos come before the
+            # objects that read them, or those would read last buffer's values
+            self._sigs = [pyo.SigTo(float(v), time=self.hop_s, init=float(v)) for v in start]
+            for sig in self._sigs:
+                sig.stop()  # idle until its value moves: not computed
+            # built with plain numbers; a SigTo is swapped in only while its value ramps
+            p = dict(zip(NAMES, map(float, start[: self.n_params]), strict=True))
+            on = dict(zip(STAGES, map(float, start[self.n_params :]), strict=True))
             q = p["resonance"]
             hp = pyo.Biquad(x, freq=p["highpass"], q=q, type=1)
             s1 = pyo.Interp(x, hp, interp=on["highpass"])
@@ -116,12 +121,25 @@ class PyoChain:
                 s3, thresh=p["comp.threshold"], ratio=p["comp.ratio"], risetime=0.005, falltime=0.12, lookahead=0.0, knee=0.3
             )
             s4 = pyo.Interp(s3, comp, interp=on["comp"])
-            self._echo = pyo.Delay(s4, delay=p["echo.time"], feedback=p["echo.feedback"], maxdelay=2.0)
-            s5 = s4 + self._echo * p["echo.mix"]
+            self._echo = pyo.Delay(s4, delay=p["echo.time"], feedback=p["echo.feedback"], maxdelay=2.0, mul=p["echo.mix"])
+            s5 = s4 + self._echo
             self._reverb = pyo.Freeverb(s5, size=p["reverb.size"], damp=p["reverb.damp"], bal=p["reverb.mix"])
             self._reverb.out()
+            #: who takes each parameter: (object, setter) pairs, in NAMES then STAGES order
+            users = {
+                "highpass": [(hp, "setFreq")], "lowpass": [(lp, "setFreq")], "resonance": [(hp, "setQ"), (lp, "setQ")],
+                "eq.low": [(e1, "setBoost")], "eq.mid": [(e2, "setBoost")], "eq.high": [(e3, "setBoost")],
+                "comp.threshold": [(comp, "setThresh")], "comp.ratio": [(comp, "setRatio")],
+                "echo.mix": [(self._echo, "setMul")], "echo.time": [(self._echo, "setDelay")],
+                "echo.feedback": [(self._echo, "setFeedback")], "reverb.mix": [(self._reverb, "setBal")],
+                "reverb.size": [(self._reverb, "setSize")], "reverb.damp": [(self._reverb, "setDamp")],
+            }
+            stage_obj = {"highpass": s1, "lowpass": s2, "eq": s3, "comp": s4}
+            self._users = [[getattr(o, m) for o, m in users[n]] for n in NAMES]
+            self._users += [[stage_obj[st].setInterp] if st in stage_obj else [] for st in STAGES]
+            self._ramping = np.zeros(len(start), bool)
             # keep every object alive (pyo drops what Python no longer references)
-            self._graph = [x, sigs, hp, s1, lp, s2, e1, e2, e3, s3, comp, s4, s5]
+            self._graph = [x, hp, s1, lp, s2, e1, e2, e3, s3, comp, s4, s5]
             # the server fades its output in over its first buffer: spend that on silence
             self._in[:] = 0.0
             s.process()
@@ -137,8 +155,22 @@ class PyoChain:
         to reach by the end of this block (linear ramps from where they are) -> the
         processed (block, C), a new array."""
         want = np.concatenate([params, stages])
-        for i in np.nonzero(want != self._sent)[0]:
-            self._sigs[i].setValue(float(want[i]))
+        changed = want != self._sent
+        # a ramp that reached its value at the end of the last block: back to a number
+        for i in np.nonzero(self._ramping & ~changed)[0]:
+            for setter in self._users[i]:
+                setter(float(want[i]))
+            self._sigs[i].stop()
+            self._ramping[i] = False
+        # a value that moves in this block: its SigTo (resting where the number was) ramps
+        for i in np.nonzero(changed)[0]:
+            sig = self._sigs[i]
+            if not self._ramping[i]:
+                sig.play()
+                for setter in self._users[i]:
+                    setter(sig)
+                self._ramping[i] = True
+            sig.setValue(float(want[i]))
         self._sent = want
         self._in[:] = x
         self.server.process()
