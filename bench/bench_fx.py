@@ -13,7 +13,12 @@ the effects (``fx``: the stem crossfades for the chains, ramps, the pyo calls), 
 ``Server.process()`` call (one stem, one hop) p50 / p99, and the limiter per block; and
 the effects' real-time factor (effect time / audio time).  Hops 256 and 1024.
 
-    .venv/bin/python bench/bench_fx.py [--seconds 20] [--json out.json]
+With ``--designs`` it also times one pyo ``Server.process()`` of the same chain (one
+stereo stem, 256 samples) with its 14 parameters and 6 on/off switches fed three ways:
+as extra server input channels read by ``Input`` objects (per-sample values), as
+``SigTo`` signals, and as plain numbers: the evidence for the design in docs/fx.md.
+
+    .venv/bin/python bench/bench_fx.py [--seconds 20] [--designs] [--json out.json]
 """
 
 from __future__ import annotations
@@ -115,13 +120,69 @@ def run(hop: int, fx: bool, limiter: bool, seconds: float) -> dict:
     return row
 
 
+def designs(block: int = 256, calls: int = 2000) -> dict[str, float]:
+    """µs per ``Server.process()`` of the full chain, parameters fed three ways."""
+    from seplive.fx.pyo_backend import _buffer
+
+    pyo = load_pyo()
+    values = [60.0, 6000.0, 2.0, 3.0, -4.0, 2.0, -20.0, 4.0, 0.3, 0.25, 0.4, 0.3, 0.7, 0.5] + [1.0] * 6
+
+    def one(kind: str) -> float:
+        ich = 2 + (len(values) if kind == "input channels" else 0)
+        s = pyo.Server(sr=RATE, nchnls=2, ichnls=ich, buffersize=block, duplex=1, audio="manual", midi="jack")
+        s.deactivateMidi()
+        s.boot()
+        s.start()
+        s.setServer()
+        inb = _buffer(s.getInputAddr(), block * ich).reshape(block, ich)
+        inb[:, :2] = np.random.default_rng(0).standard_normal((block, 2)) * 0.1
+        inb[:, 2:] = values[: ich - 2]
+        x = pyo.Input(chnl=[0, 1])
+        if kind == "input channels":
+            v = [pyo.Input(chnl=2 + i) for i in range(len(values))]
+        elif kind == "SigTo":
+            v = [pyo.SigTo(f, time=0.005, init=f) for f in values]
+        else:
+            v = list(values)
+        hp = pyo.Biquad(x, freq=v[0], q=v[2], type=1)
+        s1 = pyo.Interp(x, hp, interp=v[14])
+        lp = pyo.Biquad(s1, freq=v[1], q=v[2], type=0)
+        s2 = pyo.Interp(s1, lp, interp=v[15])
+        e3 = pyo.EQ(pyo.EQ(pyo.EQ(s2, 250, 0.707, v[3], type=1), 1000, 0.707, v[4]), 4000, 0.707, v[5], type=2)
+        s3 = pyo.Interp(s2, e3, interp=v[16])
+        c = pyo.Compress(s3, thresh=v[6], ratio=v[7], lookahead=0.0)
+        s4 = pyo.Interp(s3, c, interp=v[17])
+        d = pyo.Delay(s4, delay=v[9], feedback=v[10], maxdelay=2.0, mul=v[8])
+        r = pyo.Freeverb(s4 + d, size=v[12], damp=v[13], bal=v[11])
+        r.out()
+        keep = [x, v, hp, s1, lp, s2, e3, s3, c, s4, d, r]
+        for _ in range(10):
+            s.process()
+        t = time.perf_counter()
+        for _ in range(calls):
+            s.process()
+        dt = (time.perf_counter() - t) / calls * 1e6
+        keep.clear()
+        s.shutdown()
+        return dt
+
+    return {kind: one(kind) for kind in ("input channels", "SigTo", "numbers")}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--json")
+    ap.add_argument("--designs", action="store_true", help="also time the three ways to feed pyo parameters")
     args = ap.parse_args()
     print(f"machine: {machine()}")
     rows = []
+    found = {}
+    if args.designs:
+        found = designs()
+        print("one Server.process(), full chain, one stereo stem, 256 samples, parameters as:")
+        for kind, us in found.items():
+            print(f"  {kind:15s} {us:7.1f} us")
     cols = ("engine_p50_ms", "engine_p99_ms", "fx_p50_ms", "fx_p99_ms", "pyo_call_p50_ms", "pyo_call_p99_ms",
             "limiter_p50_ms", "fx_rtf", "engine_rtf", "latency_ms")
     print("| hop | case | " + " | ".join(cols) + " |")
@@ -133,7 +194,7 @@ def main() -> None:
             print(f"| {hop} | {row['case']} | " + " | ".join(f"{row[c]:.4f}" for c in cols) + " |", flush=True)
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"machine": machine(), "rows": rows}, f, indent=2)
+            json.dump({"machine": machine(), "rows": rows, "designs_us": found}, f, indent=2)
 
 
 if __name__ == "__main__":
