@@ -9,7 +9,7 @@ import pytest
 from conftest import db
 
 from seplive.control.mix import MixChange, MixSettings
-from seplive.fx import parse_fx_arg, parse_fx_table
+from seplive.fx import fx_updates, parse_fx_arg, parse_fx_table
 from seplive.fx.limiter import Limiter
 from seplive.fx.pyo_backend import available
 from seplive.models.base import Separator, SeparatorError
@@ -163,6 +163,9 @@ def test_parse_fx_table_and_args():
     with pytest.raises(ValueError, match="takes a number"):
         parse_fx_table({"drums": {"lowpass": "loud"}})
     assert parse_fx_arg("vocals.reverb.mix=0.3") == ("vocals", "reverb.mix", 0.3)
+    # a preset switch: what changes, and what goes back to neutral
+    assert fx_updates(fx, {"drums": {"lowpass": 500.0}}) == [
+        ("drums", "lowpass", 500.0), ("drums", "echo.mix", 0.0), ("vocals", "reverb.mix", 0.0)]
     with pytest.raises(ValueError, match="STEM.PARAM=VALUE"):
         parse_fx_arg("lowpass=800")
 

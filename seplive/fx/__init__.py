@@ -4,6 +4,6 @@
 effect chains need pyo, the ``fx`` extra: ``pip install 'seplive[fx]'``.
 """
 
-from .params import NAMES, PARAMS, FxSettings, check_param, parse_fx_arg, parse_fx_table
+from .params import NAMES, PARAMS, FxSettings, check_param, fx_updates, parse_fx_arg, parse_fx_table
 
-__all__ = ["NAMES", "PARAMS", "FxSettings", "check_param", "parse_fx_arg", "parse_fx_table"]
+__all__ = ["NAMES", "PARAMS", "FxSettings", "check_param", "fx_updates", "parse_fx_arg", "parse_fx_table"]

@@ -138,6 +138,20 @@ def parse_fx_arg(text: str) -> tuple[str, str, float]:
     return stem.strip().lower(), key, val
 
 
+def fx_updates(current: FxSettings, new: FxSettings) -> list[tuple[str, str, float]]:
+    """``(stem, param, value)`` changes that take a running mix from ``current`` to
+    ``new`` (a preset switch): new values, and neutral values for what ``new`` leaves
+    out.  Post each as ``MixChange("fx", (param, value), stem)``; they all ramp."""
+    out: list[tuple[str, str, float]] = []
+    for stem in dict.fromkeys([*current, *new]):
+        old, want = current.get(stem, {}), new.get(stem, {})
+        for param in dict.fromkeys([*old, *want]):
+            value = want.get(param, PARAMS[param].neutral)
+            if old.get(param, PARAMS[param].neutral) != value:
+                out.append((stem, param, float(value)))
+    return out
+
+
 def merge_fx(base: FxSettings, stem: str, param: str, value: float) -> None:
     base.setdefault(stem, {})[param] = value
 
