@@ -383,3 +383,21 @@ def test_controller_sets_and_reads_fx_through_the_mix():
         ctl.resolve(parse_target("fx.rest.lowpass"))
     with pytest.raises(ControlError):
         ctl.set(target, float("nan"))
+
+
+def test_offline_engine_without_effects_does_not_import_pyo():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, numpy as np\n"
+        "from seplive.control.mix import MixSettings\n"
+        "from seplive.models.dsp import Identity\n"
+        "from seplive.stream.engine import Engine, EngineConfig, process_array\n"
+        "e = Engine(Identity(), MixSettings.from_cli(['drums'], [], {}), EngineConfig(source_rate=48000, channels=1))\n"
+        "process_array(e, np.zeros((4800, 1), np.float32))\n"
+        "print(e.fx is not None, 'pyo' in sys.modules)\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["True", "False"]  # a rack for live changes, pyo not loaded

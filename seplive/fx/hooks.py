@@ -59,16 +59,26 @@ def _uses_fx(fx: dict[str, dict[str, float]]) -> bool:
 
 def make_rack(engine: Engine, mix: MixSettings) -> FxRack | None:
     """The engine's effect rack; refuses effects on stems the model lacks, and effects
-    without pyo (naming the extra).  Without pyo and without effects: None."""
-    from .pyo_backend import MISSING, available  # noqa: PLC0415
+    without pyo (naming the extra).  Without pyo and without effects: None.
+
+    pyo is imported here (~0.2 s, once per process) when effects are configured, or when
+    the engine runs live (threaded), where a control may turn one on: importing it later,
+    on a thread beside the audio worker, would hold the interpreter that long.  An
+    offline engine without effects never imports it."""
+    from .pyo_backend import MISSING, FxUnavailable, installed, load_pyo  # noqa: PLC0415
 
     for stem in mix.fx:
         if stem == REST:
             raise SeparatorError("effects apply to separated stems, not to 'rest'")
         engine.plugin.check_prompts([stem])
-    if not available():
-        if _uses_fx(mix.fx):
-            raise SeparatorError(MISSING)
+    if _uses_fx(mix.fx) or (engine.config.threaded and installed()):
+        try:
+            load_pyo()
+        except FxUnavailable:
+            if _uses_fx(mix.fx):
+                raise SeparatorError(MISSING) from None
+            return None
+    elif not installed():
         return None
     return FxRack(engine.model_rate, engine.channels, engine.hop, engine.mix.ramp_samples, mix.fx)
 

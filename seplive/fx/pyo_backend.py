@@ -57,6 +57,16 @@ def load_pyo():
     return _pyo
 
 
+def installed() -> bool:
+    """pyo can be imported (found, not imported: importing it takes ~0.2 s)."""
+    import importlib.util  # noqa: PLC0415
+
+    try:
+        return importlib.util.find_spec("pyo") is not None
+    except (ImportError, ValueError):
+        return False
+
+
 def available() -> bool:
     try:
         load_pyo()
