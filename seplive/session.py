@@ -21,7 +21,7 @@ import numpy as np
 
 from . import __version__
 from .control.mix import MixSettings
-from .fx.hooks import fx_report
+from .fx.hooks import fx_report, select_fx_stems
 from .models import registry
 from .models.base import Separator, SeparatorError
 from .models.prompts import REST, canonical
@@ -128,6 +128,7 @@ class Session:
             raise SeparatorError("nothing to separate: give --prompts and/or --mute")
         self.mix_settings = MixSettings.from_cli(prompts, mute, gains)
         self.mix_settings.fx = {canonical(k): dict(v) for k, v in cfg.fx.items()}
+        select_fx_stems(self.mix_settings)
         self.source = self._open_source(cfg) if self.live else FileSource(cfg.input)
         model_rate = self.plugin.sample_rate or self.source.sample_rate
 

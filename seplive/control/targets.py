@@ -381,7 +381,8 @@ class MixController:
                 raise ControlError(f"{target} takes a number, not {type(value).__name__}")
             if not math.isfinite(float(value)):
                 raise ControlError(f"{target}: {value} is not a usable value")
-            self._ensure_selected(stem)
+            if self.settings().gain(REST) > 0:  # heard inside rest: separate it (sounds the same)
+                self._ensure_selected(stem)
             self.post(MixChange("fx", (target.fx_param, float(value)), stem))
             return
         if p in CONTINUOUS:

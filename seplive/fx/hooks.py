@@ -8,6 +8,7 @@ already computes it without effects (``fx_p(s) = s``), so a hop with effects add
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -21,6 +22,8 @@ from .params import STAGES, is_active
 if TYPE_CHECKING:
     from ..control.mix import MixChange, MixSettings
     from ..stream.engine import Engine
+
+log = logging.getLogger("seplive.fx")
 
 #: a stem gain at or below this (-120 dB, the mix's floor) is silence: its chain is skipped
 SILENT_GAIN = 1e-6
@@ -55,6 +58,19 @@ def make_limiter(engine: Engine) -> tuple[Limiter | None, FixedDelay | None]:
 
 def _uses_fx(fx: dict[str, dict[str, float]]) -> bool:
     return any(is_active(params, s) for params in fx.values() for s in STAGES)
+
+
+def select_fx_stems(mix: MixSettings) -> None:
+    """Stems with effects must be separated for the effects to act: add those heard as
+    part of rest to the selection (the mix sounds the same, now with the effect).  A
+    stem not heard at all (isolating other stems) is left out, with a warning."""
+    for stem in mix.fx:
+        if stem in mix.stems or stem == REST or not _uses_fx({stem: mix.fx[stem]}):
+            continue
+        if mix.gain(REST) > 0:
+            mix.stems.append(stem)
+        else:
+            log.warning("'%s' is not playing (rest is muted): its effects do nothing until it is selected", stem)
 
 
 def make_rack(engine: Engine, mix: MixSettings) -> FxRack | None:
