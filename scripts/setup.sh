@@ -30,4 +30,4 @@ fi
 # the CPU build of torch (a plain 'torch' would pull a multi-GB CUDA build); users with a GPU
 # install their CUDA build of torch first and this line leaves it alone
 .venv/bin/python -c "import torch" 2>/dev/null || .venv/bin/python -m pip install -q "torch==2.13.0"
-.venv/bin/python -m pip install -q -e ".[test]"
+.venv/bin/python -m pip install -q -e ".[test,fx]"

@@ -33,6 +33,18 @@ def _gain(text: str) -> tuple[str, float]:
     return key, db
 
 
+def _fx(items: list[str]) -> dict[str, dict[str, float]]:
+    from .fx.params import merge_fx, parse_fx_arg
+
+    out: dict[str, dict[str, float]] = {}
+    for item in items:
+        try:
+            merge_fx(out, *parse_fx_arg(item))
+        except ValueError as exc:
+            raise CliError(f"--fx {item}: {exc}") from None
+    return out
+
+
 def _literal(value: str) -> object:
     """Model options are plain values: int, float, bool or string (never code)."""
     low = value.lower()
@@ -101,6 +113,14 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     mix.add_argument("--gain", action="append", metavar="STEM=DB", help="stem gain in dB (repeatable)")
     mix.add_argument("--master-db", type=float, metavar="DB", help="output gain in dB (default 0)")
     mix.add_argument("--wet", type=float, metavar="0..1", help="0 = the dry input, 1 = the separated mix (default 1)")
+    mix.add_argument(
+        "--fx", action="append", metavar="STEM.PARAM=VALUE",
+        help="a stem effect, e.g. drums.lowpass=800, vocals.reverb.mix=0.3 (repeatable; see docs/fx.md; needs seplive[fx])",
+    )
+    mix.add_argument(
+        "--limiter", action=argparse.BooleanOptionalAction,
+        help="master look-ahead limiter: the output never clips (adds 1.5 ms latency; default off)",
+    )
     w = p.add_argument_group("windowing (model-rate samples, or milliseconds)")
     for name, what in (("hop", "new samples per model call"), ("context", "past samples a windowed model sees"), ("lookahead", "future samples it waits for (adds latency)")):
         g = w.add_mutually_exclusive_group()
@@ -215,7 +235,7 @@ def _build_controls(args: argparse.Namespace, on_preset=None) -> list:
 _LAYERED_FLAGS = (
     "input", "output", "model", "checkpoint", "device", "prompts", "mute", "master_db", "wet", "hop", "hop_ms",
     "context", "context_ms", "lookahead", "lookahead_ms", "crossfade_ms", "compute_budget", "resample_quality",
-    "rate", "channels", "device_block", "device_latency", "osc", "midi", "midi_port", "log_json",
+    "rate", "channels", "device_block", "device_latency", "osc", "midi", "midi_port", "log_json", "limiter",
 )
 
 
@@ -231,6 +251,8 @@ def _flag_settings(args: argparse.Namespace) -> dict[str, object]:
             given[k] = KEYS[k].check(given[k], f"--{k}")
     if hasattr(args, "gain"):
         given["gain"] = KEYS["gain"].check(dict(_gain(g) for g in args.gain), "--gain")
+    if hasattr(args, "fx"):
+        given["fx"] = _fx(args.fx)
     if hasattr(args, "model_opt"):
         options: dict[str, object] = {}
         for item in args.model_opt:
@@ -292,6 +314,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         gains_db=dict(args.gain),
         master_db=args.master_db,
         wet=args.wet,
+        fx=args.fx,
+        limiter=args.limiter,
         hop_samples=args.hop,
         hop_ms=args.hop_ms,
         context_samples=args.context,

@@ -154,10 +154,9 @@ def _fx_table(v: Any, where: str) -> dict[str, Any]:
     except ImportError as exc:
         raise PresetError(f"{where}: effects are not available in this install ({exc})") from None
     try:
-        fx.parse_fx_table(v)
-    except ValueError as exc:
-        raise PresetError(f"{where}: {exc}") from None
-    return v
+        return fx.parse_fx_table(v)
+    except ValueError as exc:  # its message names the key (fx.drums.lowpas ...)
+        raise PresetError(f"{where.rsplit(': ', 1)[0]}: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -200,6 +199,7 @@ KEYS: dict[str, Key] = {
     "midi": Key(_str, "MIDI map"),
     "midi_port": Key(_str, "MIDI input name substring"),
     "log_json": Key(_str, "JSON status lines file ('-' = stderr)"),
+    "limiter": Key(_bool, "master look-ahead limiter on the output"),
 }
 
 #: what a run gets when no layer says otherwise
@@ -218,6 +218,7 @@ DEFAULTS: dict[str, Any] = {
     "resample_quality": "HQ",
     "device_block": 512,
     "device_latency": "high",
+    "limiter": False,
 }
 
 ENV_PREFIX = "SEPLIVE_"
@@ -405,7 +406,7 @@ def layer(flags: Mapping[str, Any], env: Mapping[str, str] | None = None, preset
 
 
 #: the preset keys a running session can change (the rest need a restart)
-LIVE_KEYS = ("prompts", "mute", "gain", "master_db", "wet")
+LIVE_KEYS = ("prompts", "mute", "gain", "master_db", "wet", "fx")
 
 
 class PresetSwitcher:
@@ -460,6 +461,11 @@ class PresetSwitcher:
         mix.master_db = float(settings.get("master_db", 0.0))
         mix.wet = float(settings.get("wet", 1.0))
         self.session.post(MixChange("replace", mix), origin="preset")
+        from .fx import fx_updates
+
+        current_fx = {k: dict(v) for k, v in self.session.engine.mix.settings.fx.items()}
+        for stem, param, value in fx_updates(current_fx, settings.get("fx", {})):
+            self.session.post(MixChange("fx", (param, value), stem), origin="preset")
         self.current = target
         kept = sorted(k for k in settings if k not in LIVE_KEYS and k not in ("description", "fx"))
         return target + (f" (not changed live: {', '.join(kept)})" if kept else "")

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..fx.params import check_param
 from ..models.prompts import REST
 
 
@@ -27,8 +28,9 @@ class MixChange:
 
     kinds: ``gain_db`` (value dB), ``mute`` / ``solo`` (value bool), ``master_db``,
     ``wet`` (0..1), ``bypass`` (bool), ``prompts`` (value: the list of selected stems),
-    ``toggle_prompt`` (stem: add it to or remove it from the selection), ``replace``
-    (value: a whole :class:`MixSettings`, applied at once: a preset loaded live).
+    ``toggle_prompt`` (stem: add it to or remove it from the selection), ``fx`` (value:
+    ``(param, number)``, an effect parameter of the stem, see :mod:`seplive.fx.params`),
+    ``replace`` (value: a whole :class:`MixSettings`, applied at once: a preset loaded live).
     """
 
     kind: str
@@ -36,7 +38,7 @@ class MixChange:
     stem: str | None = None
 
 
-KINDS = ("gain_db", "mute", "solo", "master_db", "wet", "bypass", "prompts", "toggle_prompt", "replace")
+KINDS = ("gain_db", "mute", "solo", "master_db", "wet", "bypass", "prompts", "toggle_prompt", "fx", "replace")
 
 
 @dataclass
@@ -54,6 +56,8 @@ class MixSettings:
     master_db: float = 0.0
     wet: float = 1.0
     bypass: bool = False
+    #: per-stem effect parameters: stem -> {param: value} (see seplive.fx.params)
+    fx: dict[str, dict[str, float]] = field(default_factory=dict)
 
     @classmethod
     def from_cli(
@@ -122,6 +126,11 @@ class MixSettings:
                 self.stems.remove(change.stem)
             else:
                 self.stems.append(change.stem)
+        elif k == "fx":
+            if not isinstance(v, (tuple, list)) or len(v) != 2:
+                raise ValueError("an fx change is (parameter, value)")
+            key, val = check_param(v[0], v[1])
+            self.fx.setdefault(str(change.stem), {})[key] = val
         else:
             raise ValueError(f"unknown mix change {k!r}")
 
