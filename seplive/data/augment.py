@@ -13,6 +13,11 @@ from scipy import signal
 REF_RMS = 0.1  # -20 dBFS: the level a source is normalised to before its gain
 
 
+def _wn(freq: float, rate: int) -> float:
+    """``freq`` as a normalised digital frequency, kept inside (0, 1) at any sample rate."""
+    return float(np.clip(freq / (rate / 2), 1e-4, 0.9))
+
+
 def peaking(x: np.ndarray, rate: int, f0: float, gain_db: float, q: float) -> np.ndarray:
     """RBJ peaking EQ along the last axis."""
     a = 10 ** (gain_db / 40)
@@ -30,11 +35,11 @@ def random_eq(rng: np.random.Generator, x: np.ndarray, rate: int, lowpass_p: flo
         y = peaking(y, rate, float(np.exp(rng.uniform(np.log(80), np.log(12000)))), float(rng.uniform(-9, 9)),
                     float(rng.uniform(0.5, 3.0)))
     if rng.random() < 0.2:
-        sos = signal.butter(2, rng.uniform(40, 250) / (rate / 2), "highpass", output="sos")
+        sos = signal.butter(2, _wn(rng.uniform(40, 250), rate), "highpass", output="sos")
         y = signal.sosfilt(sos, y, axis=-1)
     if rng.random() < lowpass_p:
-        fc = float(np.exp(rng.uniform(np.log(3000), np.log(min(20000, 0.45 * rate)))))
-        sos = signal.butter(int(rng.choice([2, 4, 8])), fc / (rate / 2), "lowpass", output="sos")
+        fc = float(np.exp(rng.uniform(np.log(3000), np.log(20000))))
+        sos = signal.butter(int(rng.choice([2, 4, 8])), _wn(fc, rate), "lowpass", output="sos")
         y = signal.sosfilt(sos, y, axis=-1)
     return y
 
@@ -50,7 +55,7 @@ def impulse_response(rng: np.random.Generator, rate: int, channels: int) -> np.n
     decay = np.exp(-6.9 * t / rt60)
     # high frequencies die faster: low-pass the tail with a cut that falls over time
     ir = rng.standard_normal((channels, n)) * decay
-    ir = signal.sosfilt(signal.butter(1, rng.uniform(2000, 9000) / (rate / 2), output="sos"), ir, axis=-1)
+    ir = signal.sosfilt(signal.butter(1, _wn(rng.uniform(2000, 9000), rate), output="sos"), ir, axis=-1)
     pre = int(rate * rng.uniform(0.002, 0.03))
     for _ in range(int(rng.integers(3, 9))):
         k = pre + int(rate * rng.uniform(0.001, 0.06))

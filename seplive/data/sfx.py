@@ -20,9 +20,8 @@ def _env(n: int, attack: float, decay: float, rate: int) -> np.ndarray:
 
 def _band(x: np.ndarray, lo: float, hi: float, rate: int, order: int = 2) -> np.ndarray:
     nyq = rate / 2
-    lo, hi = max(lo, 20.0), min(hi, 0.95 * nyq)
-    if hi <= lo * 1.05:
-        hi = min(0.95 * nyq, lo * 1.5)
+    hi = min(hi, 0.9 * nyq)
+    lo = min(max(lo, 20.0), 0.6 * hi)  # at low sample rates the band shrinks but stays valid
     sos = signal.butter(order, [lo / nyq, hi / nyq], "bandpass", output="sos")
     return signal.sosfilt(sos, x)
 
