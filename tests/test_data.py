@@ -194,6 +194,51 @@ def test_speech_is_bounded_and_the_command_fallback_works(monkeypatch):
     assert rate2 == 22050 and 0.5 * rate2 < len(audio2) <= 5 * rate2
 
 
+def _yin_f0(x: np.ndarray, rate: int, fmin: float = 70.0, fmax: float = 1000.0) -> float:
+    """YIN's first dip below 0.15 of the cumulative-mean-normalised difference: the period."""
+    w = 2048
+    taus = np.arange(1, int(rate / fmin))
+    d = np.array([np.sum((x[:w] - x[t : t + w]) ** 2) for t in taus])
+    cmnd = d * taus / np.maximum(np.cumsum(d), 1e-12)
+    lo = int(rate / fmax)
+    for i in range(lo, len(taus) - 1):
+        if cmnd[i] < 0.15 and cmnd[i] <= cmnd[i + 1]:
+            return rate / taus[i]
+    return rate / taus[lo + int(np.argmin(cmnd[lo:]))]
+
+
+def test_sung_vocals_follow_the_melody():
+    from seplive.data import singing
+
+    if speech.engine() is None:
+        pytest.skip("espeakng-loader wheel not installed")
+    pitches = [50, 57, 64, 69, 72, 76]
+    notes = [Note(2.0 * k, 1.5, p, 100) for k, p in enumerate(pitches)]
+    errors = []
+    for seed in range(4):
+        x = singing.sing(Part("vocals", 52, notes, channel=4), 0.5, 22050, 6.5, np.random.default_rng(seed))
+        assert x.shape == (2, int(6.5 * 22050))
+        for k, pitch in enumerate(pitches):
+            seg = x[0, int((k + 0.1) * 22050) : int((k + 0.6) * 22050)]
+            loud = np.nonzero(np.abs(seg) > 1e-2)[0]
+            if len(loud) == 0 or loud[-1] - loud[0] < 4200:
+                continue
+            seg = seg[loud[0] : loud[-1]]
+            f = _yin_f0(seg[len(seg) // 2 - 2100 :], 22050)
+            errors.append(abs(1200 * np.log2(f / (440 * 2 ** ((pitch - 69) / 12)))))
+    assert len(errors) >= 16
+    # consonants and the odd octave slip aside, the notes are sung in tune (vibrato is +-40 cents)
+    assert np.median(errors) < 30 and np.mean(np.array(errors) < 50) > 0.7
+
+
+def test_gm_sound_effect_programs_render():
+    melodic, _ = soundfonts.require()
+    font = next(f for f in melodic if set(mixing.sfx.GM_EVENTS) <= f.programs)
+    for background in (False, True):
+        x = mixing.sfx.gm_effect(np.random.default_rng(4), 16000, 2.0, font.path, background)
+        assert x.shape == (32000,) and np.sqrt(np.mean(x**2)) > 1e-3
+
+
 # --- soundfont search path ---------------------------------------------------------------------
 
 def test_soundfont_from_env_var_and_clear_error_without_any(tmp_path, monkeypatch):

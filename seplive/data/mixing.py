@@ -29,7 +29,7 @@ import numpy as np
 import soxr
 
 from ..models.prompts import PROMPTS
-from . import augment, midi, sfx, speech
+from . import augment, midi, sfx, singing, speech
 from .render import render_part
 from .soundfonts import require
 
@@ -118,11 +118,13 @@ class MixtureSampler:
     ``tasks``: None for TUSS's random prompts, or a list of names from TASKS, one drawn per
     example.  ``songs_reuse`` consecutive indices share one rendered song (different crops,
     processing and partners), which keeps rendering cost low when indices are read in order.
+    ``sung_vocals``: the share of songs whose lead is sung by espeak-ng (the rest use a
+    voice-like General MIDI program: choir, voice oohs, synth voice).
     """
 
     def __init__(self, seed: int = 0, sample_rate: int = 48000, seconds: float = 4.0, channels: int = 2,
                  tasks: list[str] | None = None, dropout: float = 0.25, songs_reuse: int = 8,
-                 song_cache: int = 12, stream: int = 0) -> None:
+                 song_cache: int = 12, stream: int = 0, sung_vocals: float = 0.7, gm_effects: float = 0.2) -> None:
         if tasks is not None:
             unknown = [t for t in tasks if t not in TASKS]
             if unknown or not tasks:
@@ -137,6 +139,8 @@ class MixtureSampler:
         self.dropout = float(dropout)
         self.songs_reuse = max(1, int(songs_reuse))
         self.stream = int(stream)
+        self.sung_vocals = float(sung_vocals)  # share of songs whose vocals espeak-ng sings
+        self.gm_effects = float(gm_effects)  # share of sfx/sfxbg sources from GM effect programs
         self.length = int(round(self.seconds * self.sample_rate))
         self._songs = _SongCache(song_cache)
         self.melodic, self.drum_fonts = require()
@@ -153,6 +157,12 @@ class MixtureSampler:
         total = s.seconds
         stems = {role: np.zeros((2, int(round(total * self.sample_rate))), np.float32) for role in INSTRUMENTS}
         for part in s.parts:
+            if part.role == "vocals" and rng.random() < self.sung_vocals:
+                sung = singing.sing(part, s.seconds_per_beat, self.sample_rate, total,
+                                    np.random.default_rng([self.seed, 0x51, song]))
+                if sung is not None:
+                    stems["vocals"] += sung * (0.1 / max(augment.rms(sung), 1e-6))
+                    continue
             if part.role == "drums":
                 font = self.drum_fonts[int(rng.integers(len(self.drum_fonts)))]
                 bank, preset = font.kits[int(rng.integers(len(font.kits)))]
@@ -187,6 +197,18 @@ class MixtureSampler:
         start = int(rng.integers(0, self.length - len(audio) + 1))
         out[start : start + len(audio)] = audio
         return out[None]
+
+    def _effect(self, rng: np.random.Generator, background: bool) -> np.ndarray:
+        """(1, T): procedural (most of the time) or a GM sound-effect program."""
+        if rng.random() < self.gm_effects:
+            fonts = [f for f in self.melodic if set(sfx.GM_EVENTS + sfx.GM_BEDS) <= f.programs]
+            if fonts:
+                font = fonts[int(rng.integers(len(fonts)))]
+                out = sfx.gm_effect(rng, self.sample_rate, self.seconds, font.path, background)
+                if augment.rms(out) > 1e-5:
+                    return out[None]
+        make = sfx.sfxbg if background else sfx.sfx
+        return make(rng, self.sample_rate, self.seconds)[None]
 
     # --- examples ---------------------------------------------------------------------
     def task_for(self, rng: np.random.Generator) -> str:
@@ -230,9 +252,9 @@ class MixtureSampler:
             if p == "speech":
                 src = self._speech(src_rng)
             elif p == "sfx":
-                src = sfx.sfx(src_rng, self.sample_rate, self.seconds)[None]
+                src = self._effect(src_rng, background=False)
             elif p == "sfxbg":
-                src = sfx.sfxbg(src_rng, self.sample_rate, self.seconds)[None]
+                src = self._effect(src_rng, background=True)
                 if self.channels == 2:  # beds are wide: the other channel is the bed shifted in time
                     shift = int(src_rng.integers(self.length // 4, 3 * self.length // 4))
                     src = np.concatenate([src, np.roll(src, shift, axis=-1)])

@@ -14,6 +14,7 @@ import inspect
 import re
 import shutil
 import threading
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
@@ -115,6 +116,7 @@ class _InProcess:
         lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
         lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
         lib.espeak_ng_SetRandSeed.argtypes = [ctypes.c_long]
+        lib.espeak_ng_SetConstF0.argtypes = [ctypes.c_int]
         lib.espeak_Synth.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int,
                                      ctypes.c_uint, ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p]
         rate = lib.espeak_Initialize(2, 0, self.home, 0)  # AUDIO_OUTPUT_SYNCHRONOUS
@@ -131,35 +133,50 @@ class _InProcess:
         lib.espeak_Terminate()
         _ctypes.dlclose(lib._handle)
 
-    def say(self, text: str, voice: str, rate_wpm: int, pitch: int, prange: int, max_seconds: float,
-            seed: int = 0) -> np.ndarray:
-        chunks: list[np.ndarray] = []
-        cap = int(max_seconds * ESPEAK_RATE)
-        count = [0]
-
-        def on_audio(wav, n, events) -> int:
-            if n > 0 and wav:
-                chunks.append(np.ctypeslib.as_array(wav, shape=(n,)).copy())
-                count[0] += n
-            return 1 if count[0] >= cap else 0  # 1 aborts the synthesis
-
-        callback = _CALLBACK(on_audio)
+    @contextmanager
+    def session(self, seed: int):
+        """A freshly loaded engine for a sequence of utterances: yields ``utter(text, voice, rate_wpm,
+        pitch, prange, max_seconds, const_f0=0) -> int16 samples``.  The sequence as a whole is
+        deterministic (the engine starts from the same state every session)."""
         with self.lock:
             lib = self._open()
             try:
-                lib.espeak_SetSynthCallback(callback)
                 lib.espeak_ng_SetRandSeed(int(seed) & 0x7FFFFFFF)
-                if lib.espeak_SetVoiceByName(voice.encode()) != 0:
-                    raise RenderError(f"espeak-ng has no voice {voice!r}")
-                lib.espeak_SetParameter(1, int(rate_wpm), 0)
-                lib.espeak_SetParameter(3, int(np.clip(pitch, 0, 99)), 0)
-                lib.espeak_SetParameter(4, int(np.clip(prange, 1, 99)), 0)  # range 0 crashes it
-                data = text[:MAX_CHARS].encode()
-                lib.espeak_Synth(data, len(data) + 1, 0, 1, 0, 1, None, None)  # CHARS_UTF8
+
+                def utter(text: str, voice: str, rate_wpm: int = 170, pitch: int = 50, prange: int = 50,
+                          max_seconds: float = 20.0, const_f0: int = 0) -> np.ndarray:
+                    chunks: list[np.ndarray] = []
+                    cap = int(max_seconds * ESPEAK_RATE)
+                    count = [0]
+
+                    def on_audio(wav, n, events) -> int:
+                        if n > 0 and wav:
+                            chunks.append(np.ctypeslib.as_array(wav, shape=(n,)).copy())
+                            count[0] += n
+                        return 1 if count[0] >= cap else 0  # 1 aborts the synthesis
+
+                    callback = _CALLBACK(on_audio)
+                    lib.espeak_SetSynthCallback(callback)
+                    if lib.espeak_SetVoiceByName(voice.encode()) != 0:
+                        raise RenderError(f"espeak-ng has no voice {voice!r}")
+                    lib.espeak_SetParameter(1, int(np.clip(rate_wpm, 80, 450)), 0)
+                    lib.espeak_SetParameter(3, int(np.clip(pitch, 0, 99)), 0)
+                    lib.espeak_SetParameter(4, int(np.clip(prange, 1, 99)), 0)  # range 0 crashes it
+                    lib.espeak_ng_SetConstF0(int(const_f0))  # 0: normal intonation
+                    data = text[:MAX_CHARS].encode()
+                    lib.espeak_Synth(data, len(data) + 1, 0, 1, 0, 1, None, None)  # CHARS_UTF8
+                    out = np.concatenate(chunks) if chunks else np.zeros(0, np.int16)
+                    return out[:cap]
+
+                yield utter
             finally:
                 self._close(lib)
-        out = np.concatenate(chunks) if chunks else np.zeros(0, np.int16)
-        return out[:cap].astype(np.float32) / 32768.0
+
+    def say(self, text: str, voice: str, rate_wpm: int, pitch: int, prange: int, max_seconds: float,
+            seed: int = 0) -> np.ndarray:
+        with self.session(seed) as utter:
+            out = utter(text, voice, rate_wpm, pitch, prange, max_seconds)
+        return out.astype(np.float32) / 32768.0
 
 
 @lru_cache(maxsize=1)
@@ -168,6 +185,11 @@ def _engine() -> _InProcess | None:
         return _InProcess()
     except (ImportError, OSError, RenderError):
         return None
+
+
+def engine() -> _InProcess | None:
+    """The in-process engine, or None where the wheel cannot be loaded."""
+    return _engine()
 
 
 def backend() -> str:
