@@ -38,6 +38,8 @@ FOREGROUND_REPEATABLE = ("speech", "sfx")
 BACKGROUND = ("sfxbg", "musicbg")
 #: named tasks: what each example's prompts are (tuss = the general random mode)
 TASKS = ("tuss", "music4", "speech_music", "speech_sfx", "karaoke")
+#: a song stem quieter than this (RMS; stems are rendered at about 0.1) over a crop counts as absent
+SILENT = 3e-3
 
 
 @dataclass
@@ -177,12 +179,21 @@ class MixtureSampler:
                 stems[part.role] += audio * (float(rng.uniform(0.5, 1.0)) * 0.1 / level)
         return stems
 
-    def _crop(self, rng: np.random.Generator, stems: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def _crop(self, rng: np.random.Generator, stems: dict[str, np.ndarray], need: list[str]) -> dict[str, np.ndarray]:
+        """A ``seconds`` crop of the song; of up to four random starts, the first where every stem in
+        ``need`` is audible (else the one where the quietest of them is loudest)."""
         n = next(iter(stems.values())).shape[-1]
-        start = int(rng.integers(0, max(1, n - self.length)))
+        best, best_level = 0, -1.0
+        for _ in range(4):
+            start = int(rng.integers(0, max(1, n - self.length)))
+            level = min((augment.rms(stems[k][:, start : start + self.length]) for k in need), default=1.0)
+            if level > best_level:
+                best, best_level = start, level
+            if level >= SILENT:
+                break
         out = {}
         for k, v in stems.items():
-            seg = v[:, start : start + self.length]
+            seg = v[:, best : best + self.length]
             if seg.shape[-1] < self.length:
                 seg = np.pad(seg, ((0, 0), (0, self.length - seg.shape[-1])))
             out[k] = seg
@@ -239,11 +250,11 @@ class MixtureSampler:
             active = [bool(rng.random() >= self.dropout) for _ in prompts]
             if not any(active):
                 active[int(rng.integers(len(prompts)))] = True
-        needs_song = any(p in INSTRUMENTS or p == "musicbg" for p, a in zip(prompts, active, strict=True) if a)
+        need = [p for p, a in zip(prompts, active, strict=True) if a and p in INSTRUMENTS]
         stems = None
-        if needs_song:
+        if need or any(p == "musicbg" for p, a in zip(prompts, active, strict=True) if a):
             song = int(index) // self.songs_reuse
-            stems = self._crop(rng, self.song_stems(song))
+            stems = self._crop(rng, self.song_stems(song), need)
         targets = np.zeros((len(prompts), self.channels, self.length), np.float32)
         for i, (p, a) in enumerate(zip(prompts, active, strict=True)):
             src_rng = np.random.default_rng([self.seed, self.stream, int(index), 1 + i])
@@ -263,9 +274,12 @@ class MixtureSampler:
                 src = sum(stems[r] * float(src_rng.uniform(0.5, 1.0)) for r in roles)
             else:
                 src = stems[p]
+                if augment.rms(src) < SILENT:  # the part rests all through this crop: absent
+                    continue
             low, high = (-20.0, 0.0) if p in BACKGROUND else (-10.0, 0.0)
             targets[i] = augment.process(src_rng, src, self.sample_rate, self.channels,
                                          float(src_rng.uniform(low, high)))
+        targets *= np.float32(10 ** (rng.uniform(-12.0, 0.0) / 20))  # overall level
         mixture = targets.sum(axis=0)
         peak = float(np.max(np.abs(mixture))) if mixture.size else 0.0
         if peak > 0.98:
