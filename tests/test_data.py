@@ -290,6 +290,14 @@ def test_musdb18_reader(tmp_path):
     assert np.array_equal(ex.targets.sum(axis=0), ex.mixture)
     with pytest.raises(DataError, match="no such folder"):
         Musdb18(tmp_path, split="valid")
+    # training examples from the real stems: crops read on demand, the same contract
+    from seplive.data.real import RealSampler
+
+    real = RealSampler(Musdb18(tmp_path, split="train"), seed=1, sample_rate=16000, seconds=0.5)
+    a, b = real.example(3), real.example(3)
+    assert a.targets.shape == (4, 2, 8000) and a.sample_rate == 16000 and a.task == "real:b_song"
+    assert np.array_equal(a.targets.sum(axis=0), a.mixture) and np.array_equal(a.mixture, b.mixture)
+    assert all(np.sqrt(np.mean(t**2)) > 1e-3 for t in a.targets)
 
 
 def test_stems_folder_reader(tmp_path):

@@ -70,25 +70,45 @@ class _Reader:
         self.seconds = seconds
         self.channels = channels
 
-    def _read(self, path: Path) -> tuple[np.ndarray, int]:
-        return read_audio(path, self.sample_rate, self.offset, self.seconds, self.channels)
+    def _read(self, path: Path, offset: float | None = None, seconds: float | None = None) -> tuple[np.ndarray, int]:
+        return read_audio(path, self.sample_rate, self.offset if offset is None else offset,
+                          self.seconds if seconds is None else seconds, self.channels)
 
     def tracks(self) -> list[str]:
         raise NotImplementedError
 
-    def read(self, name: str) -> tuple[dict[str, np.ndarray], int]:
+    def files(self, name: str) -> list[tuple[str, Path]]:
+        """(prompt, file) pairs of track ``name``."""
         raise NotImplementedError
+
+    def read(self, name: str, offset: float | None = None, seconds: float | None = None
+             ) -> tuple[dict[str, np.ndarray], int]:
+        """Track ``name`` as ({prompt: (channels, T)}, rate); ``offset``/``seconds`` override the
+        reader's crop for this call (only those frames are read)."""
+        return self._combine(self.files(name), offset, seconds)
+
+    def duration(self, name: str) -> float:
+        """Length in seconds of the longest file of track ``name`` (from headers, no decoding)."""
+        longest = 0.0
+        for _, path in self.files(name):
+            try:
+                longest = max(longest, sf.info(str(path)).duration)
+            except (sf.LibsndfileError, RuntimeError, OSError) as exc:
+                raise DataError(f"{path}: cannot read audio ({str(exc).splitlines()[0]})") from None
+        return longest
 
     def __len__(self) -> int:
         return len(self.tracks())
 
     def __iter__(self) -> Iterator[tuple[str, dict[str, np.ndarray], int]]:
+        """(name, stems, rate) per track, in name order."""
         for name in self.tracks():
             stems, rate = self.read(name)
             yield name, stems, rate
 
-    def _combine(self, parts: list[tuple[str, Path]]) -> tuple[dict[str, np.ndarray], int]:
-        read = [(prompt, path, *self._read(path)) for prompt, path in parts]
+    def _combine(self, parts: list[tuple[str, Path]], offset: float | None = None, seconds: float | None = None
+                 ) -> tuple[dict[str, np.ndarray], int]:
+        read = [(prompt, path, *self._read(path, offset, seconds)) for prompt, path in parts]
         rate = max(r for _, _, _, r in read)  # mixed rates inside a track: all go to the highest
         stems: dict[str, np.ndarray] = {}
         for prompt, path, audio, r in read:
@@ -126,7 +146,7 @@ class Musdb18(_Reader):
     def tracks(self) -> list[str]:
         return sorted(p.name for p in self.folder.iterdir() if p.is_dir())
 
-    def read(self, name: str) -> tuple[dict[str, np.ndarray], int]:
+    def files(self, name: str) -> list[tuple[str, Path]]:
         folder = self.folder / name
         parts = []
         for stem in MUSDB_STEMS:
@@ -134,7 +154,7 @@ class Musdb18(_Reader):
             if not path.is_file():
                 raise DataError(f"{path}: missing (a MUSDB18-HQ track has {', '.join(MUSDB_STEMS)}.wav)")
             parts.append((stem, path))
-        return self._combine(parts)
+        return parts
 
     def mixture(self, name: str) -> tuple[np.ndarray, int]:
         """The track's own mixture.wav (equal to the stems' sum up to rounding)."""
@@ -178,12 +198,12 @@ class StemsFolder(_Reader):
                     out.append((prompt, p))
         return out
 
-    def read(self, name: str) -> tuple[dict[str, np.ndarray], int]:
+    def files(self, name: str) -> list[tuple[str, Path]]:
         folder = self.root / name
         parts = self._files(folder)
         if not parts:
             raise DataError(f"{folder}: no stems (expected files like speech.wav, musicbg.flac)")
-        return self._combine(parts)
+        return parts
 
 
 def as_example(stems: dict[str, np.ndarray], rate: int, prompts: list[str] | None = None, task: str = "real") -> Example:
