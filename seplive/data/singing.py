@@ -49,7 +49,7 @@ def sing(part: Part, seconds_per_beat: float, sample_rate: int, seconds: float,
          rng: np.random.Generator) -> np.ndarray | None:
     """(2, N) sung vocals for ``part`` (N = seconds * rate), or None without the in-process engine."""
     eng = engine()
-    if eng is None:
+    if eng is None or not eng.const_f0:
         return None
     n_out = int(round(seconds * ESPEAK_RATE))
     out = np.zeros(n_out, np.float32)

@@ -106,6 +106,7 @@ class _InProcess:
         self.home = str(Path(espeakng_loader.get_data_path()).parent).encode()
         self.lock = threading.Lock()
         self.rate = ESPEAK_RATE
+        self.const_f0 = False
         lib = self._open()  # fail here, not later, when the library cannot be used
         self._close(lib)
 
@@ -115,22 +116,29 @@ class _InProcess:
         lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
         lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
         lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
+        # both arrived with espeak-ng 1.52; without a seed the output is not reproducible
+        if not hasattr(lib, "espeak_ng_SetRandSeed"):
+            self._close(lib, initialised=False)
+            raise RenderError("espeak-ng library older than 1.52 (no espeak_ng_SetRandSeed)")
         lib.espeak_ng_SetRandSeed.argtypes = [ctypes.c_long]
-        lib.espeak_ng_SetConstF0.argtypes = [ctypes.c_int]
+        self.const_f0 = hasattr(lib, "espeak_ng_SetConstF0")
+        if self.const_f0:
+            lib.espeak_ng_SetConstF0.argtypes = [ctypes.c_int]
         lib.espeak_Synth.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int,
                                      ctypes.c_uint, ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p]
         rate = lib.espeak_Initialize(2, 0, self.home, 0)  # AUDIO_OUTPUT_SYNCHRONOUS
         if rate <= 0:
-            self._close(lib)
+            self._close(lib, initialised=False)
             raise RenderError("espeak-ng did not initialise")
         self.rate = rate
         return lib
 
     @staticmethod
-    def _close(lib) -> None:
+    def _close(lib, initialised: bool = True) -> None:
         import _ctypes
 
-        lib.espeak_Terminate()
+        if initialised:
+            lib.espeak_Terminate()
         _ctypes.dlclose(lib._handle)
 
     @contextmanager
@@ -162,7 +170,8 @@ class _InProcess:
                     lib.espeak_SetParameter(1, int(np.clip(rate_wpm, 80, 450)), 0)
                     lib.espeak_SetParameter(3, int(np.clip(pitch, 0, 99)), 0)
                     lib.espeak_SetParameter(4, int(np.clip(prange, 1, 99)), 0)  # range 0 crashes it
-                    lib.espeak_ng_SetConstF0(int(const_f0))  # 0: normal intonation
+                    if self.const_f0:
+                        lib.espeak_ng_SetConstF0(int(const_f0))  # 0: normal intonation
                     data = text[:MAX_CHARS].encode()
                     lib.espeak_Synth(data, len(data) + 1, 0, 1, 0, 1, None, None)  # CHARS_UTF8
                     out = np.concatenate(chunks) if chunks else np.zeros(0, np.int16)
