@@ -341,6 +341,22 @@ def test_bad_stems_folder_is_one_line_from_the_command_line(tmp_path):
     assert "vocals.wav" in out.stderr and "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1
 
 
+def test_export_round_trip_through_stems_folder(tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    out = subprocess.run([sys.executable, "-m", "seplive.data", "export", str(tmp_path), "--n", "2", "--seconds", "0.5",
+                          "--rate", "16000", "--seed", "3", "--task", "speech_sfx"],
+                         capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    sampler = MixtureSampler(seed=3, sample_rate=16000, seconds=0.5, tasks=["speech_sfx"])
+    got = list(StemsFolder(tmp_path))
+    assert [name for name, _, _ in got] == ["3_0000000", "3_0000001"]
+    for (_, stems, rate), index in zip(got, (0, 1), strict=True):
+        ex = sampler.example(index)
+        assert rate == 16000 and sorted(stems) == sorted(ex.prompts)
+        for prompt, target in zip(ex.prompts, ex.targets, strict=True):
+            assert np.max(np.abs(stems[prompt] - target)) < 1e-6  # 24-bit FLAC
+
+
 # --- torch -------------------------------------------------------------------------------------
 
 def test_torch_dataset_shards_and_pads(one_torch_thread):

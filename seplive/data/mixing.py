@@ -149,11 +149,11 @@ class MixtureSampler:
 
     # --- sources ----------------------------------------------------------------------
     def song_stems(self, song: int) -> dict[str, np.ndarray]:
-        """The four stems (2, N) of song number ``song`` (cached; a pure function of seed, song)."""
-        return self._songs.get((self.seed, song), lambda: self._render_song(song))
+        """The four stems (2, N) of song number ``song`` (cached; a pure function of seed, stream, song)."""
+        return self._songs.get((self.seed, self.stream, song), lambda: self._render_song(song))
 
     def _render_song(self, song: int) -> dict[str, np.ndarray]:
-        rng = np.random.default_rng([self.seed, 0x50, song])
+        rng = np.random.default_rng([self.seed, 0x50, self.stream, song])
         seconds = max(2 * self.seconds, 8.0)
         s = midi.compose(rng, seconds)
         total = s.seconds
@@ -161,7 +161,7 @@ class MixtureSampler:
         for part in s.parts:
             if part.role == "vocals" and rng.random() < self.sung_vocals:
                 sung = singing.sing(part, s.seconds_per_beat, self.sample_rate, total,
-                                    np.random.default_rng([self.seed, 0x51, song]))
+                                    np.random.default_rng([self.seed, 0x51, self.stream, song]))
                 if sung is not None:
                     stems["vocals"] += sung * (0.1 / max(augment.rms(sung), 1e-6))
                     continue
