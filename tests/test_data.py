@@ -153,6 +153,29 @@ def test_karaoke_accompaniment_has_no_vocals():
     assert abs(np.corrcoef(voc[0], acc[0])[0, 1]) < 0.5
 
 
+def test_song_stems_sound_like_their_names():
+    s = MixtureSampler(seed=0, sample_rate=16000, seconds=2.0)
+
+    def centroid(x):
+        mag = np.abs(np.fft.rfft(x.mean(axis=0)))
+        return float(np.sum(mag * np.fft.rfftfreq(x.shape[1], 1 / 16000)) / np.sum(mag))
+
+    def peakiness(x):  # loudest 16 ms frame over the median frame: drums are hits, bass is sustained
+        m = x.mean(axis=0)
+        e = np.sqrt(np.mean(m[: len(m) // 256 * 256].reshape(-1, 256) ** 2, axis=1))
+        return float(np.max(e) / (np.median(e) + 1e-9))
+
+    cents = {k: [] for k in ("drums", "bass", "other", "vocals")}
+    for song in range(4):
+        stems = s.song_stems(song)
+        assert set(stems) == set(cents) and all(np.sqrt(np.mean(v**2)) > 1e-2 for v in stems.values())
+        for k, v in stems.items():
+            cents[k].append(centroid(v))
+        assert centroid(stems["bass"]) < centroid(stems["drums"])
+        assert peakiness(stems["drums"]) > peakiness(stems["bass"])
+    assert np.mean(cents["bass"]) < np.mean(cents["other"]) and np.mean(cents["bass"]) < np.mean(cents["vocals"])
+
+
 # --- renderer bounds ---------------------------------------------------------------------------
 
 def _font():
