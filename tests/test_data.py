@@ -268,6 +268,7 @@ def test_soundfont_from_env_var_and_clear_error_without_any(tmp_path, monkeypatc
     font = Path(_font())
     (tmp_path / "fonts").mkdir()
     (tmp_path / "fonts" / "mine.sf2").symlink_to(font)
+    (tmp_path / "fonts" / "broken.sf2").write_bytes(b"RIFF not a soundfont")  # skipped, not fatal
     monkeypatch.setattr(soundfonts, "SYSTEM_DIRS", ())
     monkeypatch.setenv(soundfonts.ENV_VAR, str(tmp_path / "fonts"))
     melodic, _ = soundfonts.require()
