@@ -146,6 +146,7 @@ class MixtureSampler:
         self.length = int(round(self.seconds * self.sample_rate))
         self._songs = _SongCache(song_cache)
         self.melodic, self.drum_fonts = require()
+        speech.sentences()  # built once here, so DataLoader workers forked later inherit it
 
     # --- sources ----------------------------------------------------------------------
     def song_stems(self, song: int) -> dict[str, np.ndarray]:
