@@ -81,7 +81,8 @@ def _systems(args: argparse.Namespace) -> list[Any]:
         systems.append(System(name, registry.create(name, **o)))
     for ckpt in args.checkpoint:
         o = {"device": args.device}
-        systems.append(System(Path(ckpt).stem if Path(ckpt).stem != "model" else str(ckpt), plugin_for_checkpoint(ckpt, **o)))
+        label = f"{Path(ckpt).parent.name}/{Path(ckpt).stem}" if Path(ckpt).parent.name else Path(ckpt).stem
+        systems.append(System(label, plugin_for_checkpoint(ckpt, **o)))
     unused = set(opts) - set(names)
     if unused:
         raise ValueError(f"--model-opt for {', '.join(sorted(unused))}, which is not evaluated (add --model)")

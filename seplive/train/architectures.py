@@ -9,7 +9,9 @@ loader and the evaluator never need to know which network they hold::
 is zeros and the loss ignores it).  Optional attributes a model may set: ``hop_multiple``
 (window lengths it prefers to be a multiple of, for the streaming plugin) and
 ``streaming_plugin(sidecar, **options) -> Separator`` (its own live plugin; otherwise the
-evaluator wraps it in :class:`seplive.eval.plugin.CheckpointSeparator`).
+evaluator wraps it in :class:`seplive.eval.plugin.CheckpointSeparator`) and
+``ddp_find_unused = True`` when some parameters may get no gradient in a step (DDP then
+looks for them).
 
 Adding one is a single line, e.g. in ``seplive/models/native/__init__.py`` or here::
 
@@ -176,6 +178,8 @@ class TussTrainable(nn.Module):
         self.model = TussModel(cfg)
         self.prompts = tuple(cfg.prompts)
         self.hop_multiple = int(cfg.hop_length)
+        #: the prompt vectors of prompts absent from a batch get no gradient (DDP must know)
+        self.ddp_find_unused = True
 
     def forward(self, mix: Tensor, prompt_ids: Tensor) -> Tensor:
         b, c, n = mix.shape

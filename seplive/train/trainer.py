@@ -155,8 +155,8 @@ def _train(
     net: nn.Module = model
     if world > 1:
         ids = [device.index] if device.type == "cuda" else None
-        # prompt embeddings of prompts absent from a batch get no gradient
-        net = nn.parallel.DistributedDataParallel(model, device_ids=ids, find_unused_parameters=True)
+        unused = bool(getattr(model, "ddp_find_unused", False))
+        net = nn.parallel.DistributedDataParallel(model, device_ids=ids, find_unused_parameters=unused)
 
     stream = BatchStream(source or make_sampler(d), d.batch_size, step, rank, world, d.fixed_batch)
     loader = DataLoader(
