@@ -32,16 +32,21 @@ def _metrics(ref: np.ndarray, est: np.ndarray) -> tuple[float, float]:
     return float(np.nan_to_num(si, nan=-CLAMP_DB).mean()), float(np.nan_to_num(sdr, nan=-CLAMP_DB).mean())
 
 
-def score_stem(est: np.ndarray, ref: np.ndarray, mix: np.ndarray) -> dict[str, float] | None:
+def score_stem(
+    est: np.ndarray, ref: np.ndarray, mix: np.ndarray, mix_scores: tuple[float, float] | None = None
+) -> dict[str, float] | None:
     """``est``, ``ref``, ``mix``: ``(C, T)``.  Returns ``{"si_sdr", "sdr", "si_sdr_mix",
-    "sdr_mix", "si_sdr_i", "sdr_i"}`` in dB, or ``None`` for a silent reference."""
+    "sdr_mix", "si_sdr_i", "sdr_i"}`` in dB, or ``None`` for a silent reference.
+
+    ``mix_scores``: the mixture's ``(si_sdr, sdr)`` for this reference when already known
+    (it is the same for every system scored on the example)."""
     n = min(est.shape[-1], ref.shape[-1], mix.shape[-1])
     est, ref, mix = est[..., :n], ref[..., :n], mix[..., :n]
     live = np.mean(np.square(ref, dtype=np.float64), axis=-1) > _SILENT
     if not live.any():
         return None
     si, sdr = _metrics(ref[live], est[live])
-    si_m, sdr_m = _metrics(ref[live], mix[live])
+    si_m, sdr_m = mix_scores if mix_scores is not None else _metrics(ref[live], mix[live])
     return {"si_sdr": si, "sdr": sdr, "si_sdr_mix": si_m, "sdr_mix": sdr_m, "si_sdr_i": si - si_m, "sdr_i": sdr - sdr_m}
 
 
