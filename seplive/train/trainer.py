@@ -149,8 +149,10 @@ def _train(
         _set_rng_state(state["rng"], device)
         if main:
             say(f"seplive train: resuming {weights_path} at step {step}")
-    elif main and weights_path.exists():
-        say(f"seplive train: overwriting the checkpoint in {out} (use --resume to continue it)")
+    elif main:
+        if weights_path.exists():
+            say(f"seplive train: overwriting the checkpoint in {out} (use --resume to continue it)")
+        (out / "train_log.jsonl").unlink(missing_ok=True)
 
     net: nn.Module = model
     if world > 1:
