@@ -115,3 +115,23 @@ def test_cli_bad_input_is_one_line(tmp_path, capsys):
     assert len(err.strip().splitlines()) == 1 and "sidecar" in err
     assert main(["eval", "--baselines", "center", "--tasks", "karaok"]) == 2
     assert "unknown task 'karaok'" in capsys.readouterr().err
+
+
+def test_cli_scores_a_stems_folder(tmp_path):
+    import soundfile as sf
+
+    rate, n = 24000, 24000
+    t = np.arange(n) / rate
+    song = tmp_path / "songs" / "song1"
+    song.mkdir(parents=True)
+    vocals = 0.2 * np.sin(2 * np.pi * 330 * t) * (1 + 0.5 * np.sin(2 * np.pi * 3 * t))
+    sf.write(song / "vocals.wav", np.stack([vocals, vocals], 1), rate)  # centre-panned
+    rng = np.random.default_rng(0)
+    accomp = 0.05 * rng.standard_normal((n, 2))  # wide: different in each channel
+    sf.write(song / "accompaniment.wav", accomp, rate)  # an alias of musicbg
+    r = _eval("--stems", tmp_path / "songs", "--baselines", "mixture,center", "--json", tmp_path / "e.json", "-q")
+    assert r.returncode == 0, r.stderr
+    res = json.loads((tmp_path / "e.json").read_text())["results"]["stems:songs"]
+    assert set(res["center"]["offline"]) == {"vocals", "musicbg"}
+    # centre/side separation does what it is for on a centred voice over a wide bed
+    assert res["center"]["offline"]["vocals"]["si_sdr_i"] > 3.0

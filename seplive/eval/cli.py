@@ -110,7 +110,7 @@ def _sets(args: argparse.Namespace, rate: int) -> list[tuple[str, list[Any]]]:
     if args.stems:
         from .stems import stems_examples
 
-        sets.append((f"stems:{Path(args.stems).name}", stems_examples(args.stems, args.max_seconds)))
+        sets.append((f"stems:{Path(args.stems).name}", stems_examples(args.stems, args.max_seconds, args.channels)))
     return sets
 
 

@@ -21,9 +21,11 @@ class StemsExample:
     name: str = ""
 
 
-def stems_examples(root: str | Path, max_seconds: float | None = None) -> list[StemsExample]:
-    """One example per song: the mixture is the sum of all its stems; the stems whose names
-    are prompts (after aliases: ``accompaniment`` -> ``musicbg``) are the targets."""
+def stems_examples(root: str | Path, max_seconds: float | None = None, channels: int | None = 2) -> list[StemsExample]:
+    """One example per track of a stems folder (``seplive.data.readers.StemsFolder``: one
+    subfolder per track, one file per prompt name; a MUSDB18-HQ split folder is one): the
+    mixture is the sum of the stems, every stem is a target.  ``max_seconds`` reads only the
+    start of each track; ``channels`` makes every stem that many channels."""
     try:
         from ..data.readers import StemsFolder
     except ImportError as exc:
@@ -31,18 +33,13 @@ def stems_examples(root: str | Path, max_seconds: float | None = None) -> list[S
     if not Path(root).is_dir():
         raise ValueError(f"--stems: not a folder: {root}")
     out = []
-    for name, stems, rate in StemsFolder(root):
-        arrays = {k: np.asarray(v, np.float32) for k, v in stems.items()}
-        if not arrays:
-            continue
-        n = min(a.shape[-1] for a in arrays.values())
-        if max_seconds:
-            n = min(n, int(max_seconds * rate))
-        mix = sum(a[..., :n] for a in arrays.values())
-        named = [(canonical(k), a[..., :n]) for k, a in arrays.items() if canonical(k) in PROMPTS]
+    for name, stems, rate in StemsFolder(root, seconds=max_seconds, channels=channels):
+        named = [(canonical(k), np.asarray(v, np.float32)) for k, v in stems.items() if canonical(k) in PROMPTS]
         if not named:
             continue
-        out.append(StemsExample(np.asarray(mix, np.float32), [k for k, _ in named], np.stack([a for _, a in named]), int(rate), name))
+        n = min(a.shape[-1] for _, a in named)
+        targets = np.stack([a[..., :n] for _, a in named])
+        out.append(StemsExample(targets.sum(axis=0), [k for k, _ in named], targets, int(rate), name))
     if not out:
-        raise ValueError(f"--stems: no song with stems named like prompts ({' '.join(PROMPTS)}) in {root}")
+        raise ValueError(f"--stems: no track folder with stems named like prompts ({' '.join(PROMPTS)}) in {root}")
     return out
