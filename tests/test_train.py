@@ -195,3 +195,18 @@ def test_collate_pads_prompts():
     for i, e in enumerate(exs):
         assert (b["ids"][i, len(e.prompts) :] == -1).all()
         assert torch.equal(b["mix"][i], torch.from_numpy(e.mixture))
+
+
+def test_loader_workers_keep_the_step_order():
+    """Examples are made in DataLoader worker processes; the batches still come in step order."""
+    from torch.utils.data import DataLoader
+
+    stream = BatchStream(ToySource(8000, 0.25, seed=2), 2, start_step=5, rank=1, world=2)
+    got = []
+    for i, b in enumerate(DataLoader(stream, batch_size=None, num_workers=2)):
+        got.append(b)
+        if i == 3:
+            break
+    for k, b in enumerate(got):
+        want = stream.batch(5 + k)
+        assert torch.equal(b["mix"], want["mix"]) and torch.equal(b["ids"], want["ids"])
