@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -210,3 +211,14 @@ def test_loader_workers_keep_the_step_order():
     for k, b in enumerate(got):
         want = stream.batch(5 + k)
         assert torch.equal(b["mix"], want["mix"]) and torch.equal(b["ids"], want["ids"])
+
+
+@pytest.mark.parametrize("preset", sorted(p.name for p in (Path(__file__).parents[1] / "presets" / "train").glob("*.toml")))
+def test_every_preset_loads_and_builds(preset):
+    from seplive.train.config import load_config
+
+    cfg = load_config(Path(__file__).parents[1] / "presets" / "train" / preset)
+    model = build(cfg.model.architecture, cfg.model.options, sample_rate=cfg.data.sample_rate,
+                  channels=cfg.data.channels)
+    assert sum(p.numel() for p in model.parameters()) > 1000
+    assert cfg.train.checkpoint_every <= cfg.train.steps
