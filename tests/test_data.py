@@ -4,6 +4,7 @@ readers for real stems, and the torch wrapper."""
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import subprocess
 import sys
@@ -268,6 +269,7 @@ def test_soundfont_from_env_var_and_clear_error_without_any(tmp_path, monkeypatc
     font = Path(_font())
     (tmp_path / "fonts").mkdir()
     (tmp_path / "fonts" / "mine.sf2").symlink_to(font)
+    (tmp_path / "fonts" / "broken.sf2").write_bytes(b"RIFF not a soundfont")  # skipped, not fatal
     monkeypatch.setattr(soundfonts, "SYSTEM_DIRS", ())
     monkeypatch.setenv(soundfonts.ENV_VAR, str(tmp_path / "fonts"))
     melodic, _ = soundfonts.require()
@@ -381,6 +383,26 @@ def test_export_round_trip_through_stems_folder(tmp_path):
 
 
 # --- torch -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("start,stop,workers,interleave", [(0, 40, 1, 4), (5, 37, 2, 4), (3, 100, 3, 2), (0, 7, 4, 3)])
+def test_worker_shards_cover_the_range_once(start, stop, workers, interleave):
+    from seplive.data.torch_dataset import MixtureDataset
+
+    class Reuse:
+        songs_reuse = 8
+
+    ds = MixtureDataset(Reuse(), start, stop, interleave=interleave)
+    per_worker = [list(ds.indices(w, workers)) for w in range(workers)]
+    assert sorted(i for idx in per_worker for i in idx) == list(range(start, stop))
+    for idx in per_worker:
+        songs = [i // 8 for i in idx]
+        assert len({i // 8 for i in idx[:interleave * 2]}) == min(interleave, len(set(songs)))  # batches mix songs
+        # each song's examples come from one worker only
+        assert all(i // 8 not in {j // 8 for j in other} for other in per_worker if other is not idx for i in idx)
+    endless = MixtureDataset(Reuse(), 0, None, interleave=2)
+    first = list(itertools.islice(endless.indices(0, 1), 6))
+    assert first == [0, 8, 1, 9, 2, 10]
+
 
 def test_torch_dataset_shards_and_pads(one_torch_thread):
     import torch

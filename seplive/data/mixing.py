@@ -126,7 +126,7 @@ class MixtureSampler:
 
     def __init__(self, seed: int = 0, sample_rate: int = 48000, seconds: float = 4.0, channels: int = 2,
                  tasks: list[str] | None = None, dropout: float = 0.25, songs_reuse: int = 8,
-                 song_cache: int = 12, stream: int = 0, sung_vocals: float = 0.7, gm_effects: float = 0.2) -> None:
+                 song_cache: int = 4, stream: int = 0, sung_vocals: float = 0.7, gm_effects: float = 0.2) -> None:
         if tasks is not None:
             unknown = [t for t in tasks if t not in TASKS]
             if unknown or not tasks:
@@ -146,6 +146,7 @@ class MixtureSampler:
         self.length = int(round(self.seconds * self.sample_rate))
         self._songs = _SongCache(song_cache)
         self.melodic, self.drum_fonts = require()
+        speech.sentences()  # built once here, so DataLoader workers forked later inherit it
 
     # --- sources ----------------------------------------------------------------------
     def song_stems(self, song: int) -> dict[str, np.ndarray]:

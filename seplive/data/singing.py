@@ -2,8 +2,9 @@
 
 espeak-ng 1.52 (the ``espeakng-loader`` wheel) can hold F0 constant (``espeak_ng_SetConstF0``),
 so each note is one short word spoken at exactly the note's frequency with a speaking rate that
-fits the note's length; the result is cut to the note with short fades and given vibrato by a
-modulated delay (about 5-6 Hz, 15-40 cents).  One engine session renders a whole song, so a
+fits the note's length; a word shorter than its note holds its vowel (a loop of whole periods),
+the result is cut to the note with short fades and given vibrato by a modulated delay (about
+5-6 Hz, 15-40 cents).  One engine session renders a whole song, so a
 song's vocals are deterministic.  Without the wheel (Debian's 1.51 command has no constant-F0
 control) this returns None and the caller falls back to a voice-like General MIDI program.
 """
@@ -32,6 +33,37 @@ def _words(rng: np.random.Generator, n: int) -> list[str]:
         s = corpus[int(rng.integers(len(corpus)))]
         words += [w.lower() for w in re.findall(r"[A-Za-z]+", s) if 2 <= len(w) <= 6]
     return words[:n]
+
+
+def sustain(x: np.ndarray, length: int, f0: float, rate: int = ESPEAK_RATE) -> np.ndarray:
+    """Stretch a sung word to ``length`` samples by looping its loudest stretch (the vowel).
+
+    The F0 is constant, so a loop of a whole number of periods (about 40 ms) joins onto itself
+    almost seamlessly, and the word's ending consonants stay at the end, as a singer holds a
+    vowel.  Shorter targets are returned unchanged (the caller cuts).
+    """
+    extra = length - len(x)
+    period = rate / f0
+    loop_len = int(round(period * max(1, round(0.04 / (1 / f0)))))
+    fade = max(1, min(loop_len // 2, int(0.006 * rate)))
+    if extra <= 0 or len(x) < 3 * loop_len + fade:
+        return x
+    frame = max(1, loop_len // 2)
+    energy = np.convolve(x.astype(np.float64) ** 2, np.ones(frame), "valid")
+    centre = int(np.argmax(energy)) + frame // 2
+    start = int(np.clip(centre - loop_len // 2, 0, len(x) - loop_len - fade))
+    seg = x[start : start + loop_len + fade].astype(np.float32)
+    ramp = np.linspace(0.0, 1.0, fade, dtype=np.float32)
+    reps = -(-extra // loop_len)
+    out = np.empty(start + loop_len + fade + reps * loop_len, np.float32)
+    out[: start + loop_len + fade] = x[: start + loop_len + fade]
+    pos = start + loop_len  # where the next copy of the loop starts, crossfaded over ``fade`` samples
+    for _ in range(reps):
+        out[pos : pos + fade] = out[pos : pos + fade] * (1 - ramp) + seg[:fade] * ramp
+        out[pos + fade : pos + loop_len + fade] = seg[fade:]
+        pos += loop_len
+    # the last copy ends with the samples that follow the loop in the word: continue from there
+    return np.concatenate([out, x[start + loop_len + fade :].astype(np.float32)])
 
 
 def vibrato(x: np.ndarray, rate: int, rng: np.random.Generator) -> np.ndarray:
@@ -73,7 +105,7 @@ def sing(part: Part, seconds_per_beat: float, sample_rate: int, seconds: float,
             nz = np.nonzero(np.abs(x) > 1e-3)[0]
             if len(nz) == 0:
                 continue
-            x = x[nz[0] :][: int(dur * ESPEAK_RATE)]
+            x = sustain(x[nz[0] :], int(dur * ESPEAK_RATE), f0)[: int(dur * ESPEAK_RATE)]
             if len(x) > 2 * fade:
                 ramp = np.linspace(0, 1, fade, dtype=np.float32)
                 x[:fade] *= ramp

@@ -8,9 +8,9 @@ cap.  Sentences come from the docstrings of standard-library modules, so no text
 
 from __future__ import annotations
 
+import ast
 import ctypes
-import importlib
-import inspect
+import importlib.util
 import re
 import shutil
 import threading
@@ -53,28 +53,32 @@ MAX_CHARS = 400  # longest text ever handed to a synthesiser
 @lru_cache(maxsize=1)
 def sentences() -> tuple[str, ...]:
     """Sentences from stdlib docstrings, cleaned and sorted (stable for one Python version)."""
-    import warnings
-
     found: set[str] = set()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # some modules warn when their attributes are touched
-        _collect(found)
+    _collect(found)
     if not found:
         found.add("The quick brown fox jumps over the lazy dog.")
     return tuple(sorted(found))
 
 
 def _collect(found: set[str]) -> None:
+    # parsed from the source files, not taken from live objects: a process's modules change as
+    # other code imports submodules or patches functions, and the corpus must not
     for name in _STDLIB_MODULES:
         try:
-            mod = importlib.import_module(name)
-        except Exception:
+            spec = importlib.util.find_spec(name)
+            origin = spec.origin if spec else None
+            if not origin or not origin.endswith(".py"):
+                continue
+            tree = ast.parse(Path(origin).read_text(encoding="utf-8"))
+        except (ImportError, OSError, SyntaxError, ValueError, UnicodeDecodeError):
             continue
-        docs = [inspect.getdoc(mod) or ""]
-        for attr in sorted(vars(mod))[:200]:
-            obj = getattr(mod, attr, None)
-            if (inspect.isfunction(obj) or inspect.isclass(obj)) and not attr.startswith("_"):
-                docs.append(inspect.getdoc(obj) or "")
+        docs = [ast.get_docstring(tree) or ""]
+        for node in tree.body:
+            if isinstance(node, ast.FunctionDef | ast.ClassDef) and not node.name.startswith("_"):
+                docs.append(ast.get_docstring(node) or "")
+                if isinstance(node, ast.ClassDef):
+                    docs += [ast.get_docstring(m) or "" for m in node.body
+                             if isinstance(m, ast.FunctionDef) and not m.name.startswith("_")]
         for doc in docs:
             text = re.sub(r"\s+", " ", doc)
             for s in re.split(r"(?<=[.!?])\s+", text):

@@ -42,28 +42,40 @@ class MixtureDataset(IterableDataset):
 
     Indices are dealt to workers in blocks of ``sampler.songs_reuse`` (the examples that share a
     rendered song), so each song is rendered by one worker only: worker ``w`` of ``k`` takes blocks
-    ``w, w + k, ...``.  The union over workers is the whole range once, and each index is the same
-    Example whichever worker makes it.
+    ``w, w + k, ...``, ``interleave`` blocks at a time (default: the sampler's song cache size)
+    in round-robin order, so consecutive items, and so a batch, come from several songs.  The
+    union over workers is the whole range once, and each index is the same Example whichever
+    worker makes it.
     """
 
     def __init__(self, sampler: MixtureSampler, start: int = 0, stop: int | None = None,
-                 max_prompts: int = MAX_PROMPTS) -> None:
+                 max_prompts: int = MAX_PROMPTS, interleave: int | None = None) -> None:
         super().__init__()
         self.sampler = sampler
         self.start = int(start)
         self.stop = None if stop is None else int(stop)
         self.max_prompts = int(max_prompts)
+        # as many songs in flight per worker as the sampler caches, so none is rendered twice
+        cache = getattr(getattr(sampler, "_songs", None), "size", 1)
+        self.interleave = max(1, int(interleave if interleave is not None else cache))
 
     def indices(self, worker: int = 0, workers: int = 1):
-        """The indices worker ``worker`` of ``workers`` makes, in order."""
+        """The indices worker ``worker`` of ``workers`` makes, in order: its blocks taken
+        ``interleave`` at a time, round-robin, so a batch mixes that many songs."""
         block = max(1, getattr(self.sampler, "songs_reuse", 1))
-        first = self.start // block
-        blocks = itertools.count(first + worker, workers)
-        for b in blocks:
-            for i in range(max(self.start, b * block), (b + 1) * block):
-                if self.stop is not None and i >= self.stop:
-                    return
-                yield i
+        blocks = itertools.count(self.start // block + worker, workers)
+        while True:
+            group = [next(blocks) for _ in range(self.interleave)]
+            if self.stop is not None and group[0] * block >= self.stop:
+                return
+            ranges = []
+            for b in group:
+                end = (b + 1) * block if self.stop is None else min(self.stop, (b + 1) * block)
+                ranges.append(range(max(self.start, b * block), end))
+            for j in range(block):
+                for r in ranges:
+                    if j < len(r):
+                        yield r[j]
 
     def __iter__(self):
         info = get_worker_info()
