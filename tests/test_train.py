@@ -222,3 +222,15 @@ def test_every_preset_loads_and_builds(preset):
                   channels=cfg.data.channels)
     assert sum(p.numel() for p in model.parameters()) > 1000
     assert cfg.train.checkpoint_every <= cfg.train.steps
+
+
+def test_shards_are_disjoint_and_each_slot_walks_its_own_run():
+    from seplive.train.data import batch_indices
+
+    seen = set()
+    for step in range(5):
+        for rank in range(3):
+            idx = batch_indices(step, 4, rank, 3)
+            assert len(set(idx)) == 4 and not seen & set(idx)
+            seen |= set(idx)
+    assert batch_indices(1, 4, 2, 3)[1] == batch_indices(0, 4, 2, 3)[1] + 1

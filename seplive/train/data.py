@@ -2,10 +2,15 @@
 
 An example source is anything with ``example(index) -> Example`` (``mixture (C, T)``,
 ``prompts`` list of names, ``targets (P, C, T)``, ``sample_rate``), deterministic in
-``index``: :class:`seplive.data.MixtureSampler` in practice.  Batch ``s`` of process
-``r`` (of ``W``) is examples ``(s * W + r) * B ... + B - 1``, so the stream is the same
-whatever the number of workers, two processes never see the same example, and resuming at
-step ``s`` continues exactly where an uninterrupted run would be.
+``index``: :class:`seplive.data.MixtureSampler` in practice.
+
+Slot ``b`` of process ``r``'s batch at step ``s`` is example ``(r * B + b) * STRIDE + s``:
+every slot of the global batch walks its own run of consecutive indices.  So the stream is
+the same whatever the number of loader workers, two processes never see the same example,
+resuming at step ``s`` continues exactly where an uninterrupted run would be, and a batch
+mixes ``B`` different songs (the generator renders one song per ``songs_reuse`` consecutive
+indices, so contiguous index blocks would fill a batch with crops of one song, while here
+each slot keeps its song for a few steps and the song cache stays warm).
 """
 
 from __future__ import annotations
@@ -45,9 +50,15 @@ def collate(examples: Sequence[Any], prompts: Sequence[str] = PROMPTS) -> dict[s
     return {"mix": torch.from_numpy(mix), "ids": torch.from_numpy(ids), "targets": torch.from_numpy(targets)}
 
 
+#: index distance between two batch slots' runs (room for 2**40 steps)
+STRIDE = 2**40
+
+
 def batch_indices(step: int, batch_size: int, rank: int = 0, world: int = 1) -> list[int]:
-    first = (step * world + rank) * batch_size
-    return list(range(first, first + batch_size))
+    """Example indices of process ``rank``'s batch at ``step`` (see the module docstring)."""
+    if not 0 <= rank < world or step < 0:
+        raise ValueError(f"bad shard: step {step}, rank {rank} of {world}")
+    return [(rank * batch_size + b) * STRIDE + step for b in range(batch_size)]
 
 
 class BatchStream(IterableDataset):
