@@ -135,3 +135,21 @@ def test_cli_scores_a_stems_folder(tmp_path):
     assert set(res["center"]["offline"]) == {"vocals", "musicbg"}
     # centre/side separation does what it is for on a centred voice over a wide bed
     assert res["center"]["offline"]["vocals"]["si_sdr_i"] > 3.0
+
+
+def test_an_architecture_with_its_own_live_plugin_gets_it(checkpoint, tmp_path, monkeypatch):
+    """Checkpoints of an architecture mapped to a registry plugin open that plugin (as
+    'native' checkpoints open NativeSeparator); here the tiny LaSAFT is mapped to 'hpss'."""
+    import shutil
+
+    from seplive.train import architectures
+
+    ckpt = tmp_path / "m.pt"
+    shutil.copy(checkpoint, ckpt)
+    side = json.loads(checkpoint.with_suffix(".json").read_text())
+    side["architecture"] = "toy-live"
+    ckpt.with_suffix(".json").write_text(json.dumps(side))
+    monkeypatch.setitem(architectures._ARCHITECTURES, "toy-live", architectures.build_lasaft)
+    monkeypatch.setitem(architectures._LIVE_PLUGINS, "toy-live", "hpss")
+    assert plugin_for_checkpoint(ckpt).name == "hpss"
+    assert plugin_for_checkpoint(checkpoint, context_ms=100).name == "checkpoint"

@@ -103,10 +103,19 @@ class CheckpointSeparator(Separator):
 
 
 def plugin_for_checkpoint(path: str | Path, **options: Any) -> Separator:
-    """The live plugin for a trained checkpoint: the model's own, else a :class:`CheckpointSeparator`."""
-    from ..train.checkpoint import load_model
+    """The live plugin for a trained checkpoint: the architecture's own plugin when it has
+    one (``native``: built from the registry with ``checkpoint=path`` and ``device``), else a
+    :class:`CheckpointSeparator` around the network."""
+    from ..train.architectures import live_plugin
+    from ..train.checkpoint import load_model, read_sidecar
 
     try:
+        own_plugin = live_plugin(read_sidecar(path)["architecture"])
+        if own_plugin:
+            from ..models import registry
+
+            extra = {"device": options["device"]} if options.get("device") else {}
+            return registry.create(own_plugin, checkpoint=str(path), **extra)
         model, sidecar = load_model(path)
     except ValueError as exc:
         raise SeparatorError(str(exc)) from None

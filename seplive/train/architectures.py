@@ -13,9 +13,10 @@ evaluator wraps it in :class:`seplive.eval.plugin.CheckpointSeparator`) and
 ``ddp_find_unused = True`` when some parameters may get no gradient in a step (DDP then
 looks for them).
 
-Adding one is a single line, e.g. in ``seplive/models/native/__init__.py`` or here::
-
-    register("native", "seplive.models.native.training:build")   # or a callable
+Adding one is a single line in ``_ARCHITECTURES`` below (``"name": "module:build"``), or a
+call ``register("name", build, live_plugin="plugin-name")`` at import time; ``live_plugin``
+names a plugin of :mod:`seplive.models.registry` that plays the architecture's checkpoints
+live (created with ``checkpoint=PATH``), as ``native`` does.
 
 Builders get the ``[model.options]`` table of the training config as a dict and must
 reject keys they do not know (:func:`check_options` does it with a "did you mean").
@@ -33,7 +34,7 @@ from torch import Tensor, nn
 
 from ..models.prompts import PROMPTS
 
-__all__ = ["register", "available", "build", "get_builder", "check_options", "ArchitectureError"]
+__all__ = ["register", "available", "build", "get_builder", "check_options", "live_plugin", "ArchitectureError"]
 
 Builder = Callable[..., nn.Module]
 
@@ -41,16 +42,29 @@ Builder = Callable[..., nn.Module]
 _ARCHITECTURES: dict[str, str | Builder] = {
     "lasaft": "seplive.train.architectures:build_lasaft",
     "tuss": "seplive.train.architectures:build_tuss",
+    "native": "seplive.models.native.training:build",
 }
+
+#: architecture -> registry name of its own live plugin, built as ``create(name, checkpoint=PATH)``
+#: (otherwise a trained checkpoint plays through the generic windowed CheckpointSeparator)
+_LIVE_PLUGINS: dict[str, str] = {"native": "native"}
 
 
 class ArchitectureError(ValueError):
     """Unknown architecture or bad options (one line, names the key)."""
 
 
-def register(name: str, builder: str | Builder) -> None:
-    """Add or replace an architecture: ``builder`` is a callable or ``"module:attr"``."""
+def register(name: str, builder: str | Builder, live_plugin: str | None = None) -> None:
+    """Add or replace an architecture: ``builder`` is a callable or ``"module:attr"``;
+    ``live_plugin``: the registry name of a plugin that plays its checkpoints live."""
     _ARCHITECTURES[name] = builder
+    if live_plugin:
+        _LIVE_PLUGINS[name] = live_plugin
+
+
+def live_plugin(name: str) -> str | None:
+    """Registry name of architecture ``name``'s own live plugin, if it has one."""
+    return _LIVE_PLUGINS.get(name)
 
 
 def available() -> list[str]:
