@@ -323,6 +323,17 @@ def test_musdb18_reader(tmp_path):
     assert a.targets.shape == (4, 2, 8000) and a.sample_rate == 16000 and a.task == "real:b_song"
     assert np.array_equal(a.targets.sum(axis=0), a.mixture) and np.array_equal(a.mixture, b.mixture)
     assert all(np.sqrt(np.mean(t**2)) > 1e-3 for t in a.targets)
+    # blended with synthetic data: whole blocks go to one sampler, by weight
+    from seplive.data import Blend
+
+    synth = MixtureSampler(seed=1, sample_rate=16000, seconds=0.5, tasks=["music4"])
+    blend = Blend([synth, real], weights=[1, 3], seed=2, block=2)
+    picks = [blend.which(i) for i in range(400)]
+    assert all(picks[i] == picks[i ^ 1] for i in range(400)) and 0.6 < np.mean(picks) < 0.9
+    i_real, i_synth = picks.index(1), picks.index(0)
+    assert blend.example(i_real).task == "real:b_song" and blend.example(i_synth).task == "music4"
+    with pytest.raises(ValueError, match="disagree"):
+        Blend([synth, MixtureSampler(seed=1, sample_rate=8000, seconds=0.5)])
 
 
 def test_stems_folder_reader(tmp_path):

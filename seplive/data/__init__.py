@@ -5,7 +5,7 @@ See docs/data.md.  Public API: Example, MixtureSampler, heldout_set, SoundfontNo
 readers.Musdb18 / readers.StemsFolder, torch_dataset.MixtureDataset.
 """
 
-from .mixing import TASKS, Example, MixtureSampler, heldout_set, rule_violations
+from .mixing import TASKS, Blend, Example, MixtureSampler, heldout_set, rule_violations
 from .soundfonts import SoundfontNotFound
 
-__all__ = ["TASKS", "Example", "MixtureSampler", "SoundfontNotFound", "heldout_set", "rule_violations"]
+__all__ = ["TASKS", "Blend", "Example", "MixtureSampler", "SoundfontNotFound", "heldout_set", "rule_violations"]

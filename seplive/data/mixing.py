@@ -148,6 +148,11 @@ class MixtureSampler:
         self.melodic, self.drum_fonts = require()
         speech.sentences()  # built once here, so DataLoader workers forked later inherit it
 
+    @property
+    def song_cache(self) -> int:
+        """How many rendered songs this process keeps."""
+        return self._songs.size
+
     # --- sources ----------------------------------------------------------------------
     def song_stems(self, song: int) -> dict[str, np.ndarray]:
         """The four stems (2, N) of song number ``song`` (cached; a pure function of seed, stream, song)."""
@@ -292,6 +297,36 @@ class MixtureSampler:
     def _musicbg_roles(rng: np.random.Generator) -> list[str]:
         roles = [r for r in INSTRUMENTS if rng.random() < 0.8]
         return roles or ["other"]
+
+
+class Blend:
+    """Several samplers as one (say synthetic and a RealSampler over MUSDB18): each block of
+    ``block`` consecutive indices goes to one sampler, drawn by ``weights`` from (seed, block),
+    and keeps its index there, so a MixtureSampler still renders one song per block.  The
+    samplers must agree on sample rate, length and channels (checked on construction)."""
+
+    def __init__(self, samplers: list, weights: list[float] | None = None, seed: int = 0, block: int = 8) -> None:
+        if not samplers:
+            raise ValueError("Blend needs at least one sampler")
+        shapes = {(s.sample_rate, s.length, s.channels) for s in samplers}
+        if len(shapes) != 1:
+            raise ValueError(f"samplers disagree on (rate, length, channels): {sorted(shapes)}")
+        w = np.ones(len(samplers)) if weights is None else np.asarray(weights, np.float64)
+        if len(w) != len(samplers) or np.any(w < 0) or w.sum() <= 0:
+            raise ValueError("weights: one non-negative weight per sampler, not all zero")
+        self.samplers = list(samplers)
+        self.cdf = np.cumsum(w / w.sum())
+        self.seed = int(seed)
+        self.songs_reuse = max(1, int(block))
+        self.song_cache = max(getattr(s, "song_cache", 1) for s in samplers)
+        self.sample_rate, self.length, self.channels = shapes.pop()
+
+    def which(self, index: int) -> int:
+        u = np.random.default_rng([self.seed, 0xB1E, int(index) // self.songs_reuse]).random()
+        return int(min(np.searchsorted(self.cdf, u, side="right"), len(self.samplers) - 1))
+
+    def example(self, index: int) -> Example:
+        return self.samplers[self.which(index)].example(index)
 
 
 def heldout_set(task: str, n: int = 16, seed: int = 1234, sample_rate: int = 48000, seconds: float = 6.0,

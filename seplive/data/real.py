@@ -33,6 +33,7 @@ class RealSampler:
             raise ValueError("no tracks in the reader's folder")
         self._durations: dict[str, float] = {}
         self.length = int(round(self.seconds * self.sample_rate))
+        self.songs_reuse = 1
 
     def duration(self, name: str) -> float:
         if name not in self._durations:

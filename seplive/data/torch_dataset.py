@@ -56,7 +56,7 @@ class MixtureDataset(IterableDataset):
         self.stop = None if stop is None else int(stop)
         self.max_prompts = int(max_prompts)
         # as many songs in flight per worker as the sampler caches, so none is rendered twice
-        cache = getattr(getattr(sampler, "_songs", None), "size", 1)
+        cache = getattr(sampler, "song_cache", 1)
         self.interleave = max(1, int(interleave if interleave is not None else cache))
 
     def indices(self, worker: int = 0, workers: int = 1):
