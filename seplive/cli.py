@@ -10,7 +10,7 @@ import sys
 
 from . import __version__
 
-SUBCOMMANDS = ("run", "models", "demo", "devices", "learn", "presets")
+SUBCOMMANDS = ("run", "models", "demo", "devices", "learn", "presets", "train", "eval")
 
 
 class CliError(Exception):
@@ -31,6 +31,18 @@ def _gain(text: str) -> tuple[str, float]:
     except ValueError:
         raise CliError(f"--gain {text}: {value!r} is not a number of dB") from None
     return key, db
+
+
+def _fx(items: list[str]) -> dict[str, dict[str, float]]:
+    from .fx.params import merge_fx, parse_fx_arg
+
+    out: dict[str, dict[str, float]] = {}
+    for item in items:
+        try:
+            merge_fx(out, *parse_fx_arg(item))
+        except ValueError as exc:
+            raise CliError(f"--fx {item}: {exc}") from None
+    return out
 
 
 def _literal(value: str) -> object:
@@ -101,6 +113,14 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     mix.add_argument("--gain", action="append", metavar="STEM=DB", help="stem gain in dB (repeatable)")
     mix.add_argument("--master-db", type=float, metavar="DB", help="output gain in dB (default 0)")
     mix.add_argument("--wet", type=float, metavar="0..1", help="0 = the dry input, 1 = the separated mix (default 1)")
+    mix.add_argument(
+        "--fx", action="append", metavar="STEM.PARAM=VALUE",
+        help="a stem effect, e.g. drums.lowpass=800, vocals.reverb.mix=0.3 (repeatable; see docs/fx.md; needs seplive[fx])",
+    )
+    mix.add_argument(
+        "--limiter", action=argparse.BooleanOptionalAction,
+        help="master look-ahead limiter: the output never clips (adds 1.5 ms latency; default off)",
+    )
     w = p.add_argument_group("windowing (model-rate samples, or milliseconds)")
     for name, what in (("hop", "new samples per model call"), ("context", "past samples a windowed model sees"), ("lookahead", "future samples it waits for (adds latency)")):
         g = w.add_mutually_exclusive_group()
@@ -129,15 +149,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="seplive",
         description="Live, prompt-driven source separation: separate and remix audio as it plays.",
-        epilog="'seplive ARGS' is 'seplive run ARGS'. Example: seplive -i song.wav -o karaoke.wav --mute vocals",
+        epilog="'seplive ARGS' is 'seplive run ARGS' ('seplive run --help' lists every option). Examples:\n"
+        "  seplive demo                                   no sound card needed: a song through the live engine\n"
+        "  seplive --input loopback --prompts vocals      what the computer plays, vocals isolated\n"
+        "  seplive --preset karaoke -i song.flac -o karaoke.wav",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"seplive {__version__}")
     sub = parser.add_subparsers(dest="command")
     run = sub.add_parser(
         "run", help="separate and remix a stream (default)", argument_default=argparse.SUPPRESS,
-        description="Separate and remix a stream: a file or a live device, through a separation model, to files"
-        " or devices. Settings not given as flags come from SEPLIVE_* variables, then --preset, then the user"
-        " config (~/.config/seplive/config.toml), then defaults.",
+        description="Separate and remix a stream: a file or a live device, through a separation model, to files\n"
+        "or devices. Settings not given as flags come from SEPLIVE_* variables (SEPLIVE_MODEL, SEPLIVE_HOP_MS...),\n"
+        "then --preset, then the user config (~/.config/seplive/config.toml, or SEPLIVE_CONFIG), then defaults.",
         epilog="examples:\n  seplive --input loopback --prompts vocals\n  seplive --preset karaoke -i song.wav -o out.wav\n"
         "  seplive -i mic --prompts speech --osc 9000 --midi nanokontrol2",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -150,9 +174,16 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("--json", action="store_true")
     devices = sub.add_parser("devices", help="list audio devices, defaults and loopback candidates")
     devices.add_argument("--json", action="store_true")
+    sub.add_parser("learn", add_help=False, help="MIDI learn: move a control, name a target, get a map file"
+                   " ('seplive learn --help')")
     demo = sub.add_parser("demo", help="make a short song and run it through the live engine (no sound card needed)")
     demo.add_argument("--out", default="seplive-demo", help="folder for the files (default: ./seplive-demo)")
     demo.add_argument("-q", "--quiet", action="store_true")
+    from .eval import cli as eval_cli
+    from .train import cli as train_cli
+
+    train_cli.add_arguments(sub.add_parser("train", help="train a separation model on generated data (TOML config)"))
+    eval_cli.add_arguments(sub.add_parser("eval", help="score models offline and through the live engine (SI-SDR, SDR)"))
     return parser
 
 
@@ -182,7 +213,7 @@ def _host_port(text: str) -> tuple[str, int]:
         raise CliError(f"expected [HOST:]PORT, got {text!r}") from None
 
 
-def _build_controls(args: argparse.Namespace) -> list:
+def _build_controls(args: argparse.Namespace, on_preset=None) -> list:
     """OSC and MIDI controls from the flags (opened now: a busy port fails before audio)."""
     if not args.osc and not args.midi:
         return []
@@ -193,11 +224,11 @@ def _build_controls(args: argparse.Namespace) -> list:
         if osc_at:
             from .control.osc import OscControl
 
-            controls.append(OscControl(osc_at[1], osc_at[0], subscribers=feedback))
+            controls.append(OscControl(osc_at[1], osc_at[0], subscribers=feedback, on_preset=on_preset))
         if args.midi:
             from .control.midi import MidiControl
 
-            controls.append(MidiControl(args.midi_port, args.midi, backend=args.midi_backend))
+            controls.append(MidiControl(args.midi_port, args.midi, backend=args.midi_backend, on_preset=on_preset))
     except (OSError, ValueError) as exc:  # MappingError and ControlError are ValueErrors
         for c in controls:
             c.close()
@@ -209,7 +240,7 @@ def _build_controls(args: argparse.Namespace) -> list:
 _LAYERED_FLAGS = (
     "input", "output", "model", "checkpoint", "device", "prompts", "mute", "master_db", "wet", "hop", "hop_ms",
     "context", "context_ms", "lookahead", "lookahead_ms", "crossfade_ms", "compute_budget", "resample_quality",
-    "rate", "channels", "device_block", "device_latency", "osc", "midi", "midi_port", "log_json",
+    "rate", "channels", "device_block", "device_latency", "osc", "midi", "midi_port", "log_json", "limiter",
 )
 
 
@@ -225,6 +256,8 @@ def _flag_settings(args: argparse.Namespace) -> dict[str, object]:
             given[k] = KEYS[k].check(given[k], f"--{k}")
     if hasattr(args, "gain"):
         given["gain"] = KEYS["gain"].check(dict(_gain(g) for g in args.gain), "--gain")
+    if hasattr(args, "fx"):
+        given["fx"] = _fx(args.fx)
     if hasattr(args, "model_opt"):
         options: dict[str, object] = {}
         for item in args.model_opt:
@@ -236,7 +269,7 @@ def _flag_settings(args: argparse.Namespace) -> dict[str, object]:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from .models.base import SeparatorError
-    from .presets import layer
+    from .presets import PresetSwitcher, layer
     from .session import Session, SessionConfig, is_file_spec
 
     layers = layer(_flag_settings(args), preset=getattr(args, "preset", None))
@@ -263,7 +296,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
             open(args.log_json, "a").close()
         except OSError as exc:
             raise CliError(f"--log-json {args.log_json}: {exc.strerror or exc}") from None
-    controls = _build_controls(args)
+    switcher = PresetSwitcher(layers.preset)
+    controls = _build_controls(args, on_preset=switcher)
     outputs = [o for o in (args.output or []) if o.lower() != "none"]
     if not args.output and not is_file_spec(args.input):
         outputs = ["default"]
@@ -285,6 +319,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         gains_db=dict(args.gain),
         master_db=args.master_db,
         wet=args.wet,
+        fx=args.fx,
+        limiter=args.limiter,
         hop_samples=args.hop,
         hop_ms=args.hop_ms,
         context_samples=args.context,
@@ -316,6 +352,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         for c in controls:
             c.close()
         raise
+    switcher.bind(session)
     eng = session.engine
     if not quiet:
         print(
@@ -458,6 +495,14 @@ def main(argv: list[str] | None = None) -> int:
 
             run_demo(args.out, quiet=args.quiet)
             return 0
+        if args.command == "train":
+            from .train.cli import main as train_main
+
+            return train_main(args)
+        if args.command == "eval":
+            from .eval.cli import main as eval_main
+
+            return eval_main(args)
         return _cmd_run(args)
     except BrokenPipeError:  # `seplive presets | head`: the reader left, nothing is wrong
         try:

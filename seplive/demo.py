@@ -77,13 +77,55 @@ def make_song(seconds: float = 8.0, rate: int = RATE, seed: int = 7) -> dict[str
     }
 
 
-#: (file name, model, prompts, mute, what it is, the true stems it should be)
-DEMO_MIXES = (
-    ("karaoke.wav", "center", [], ["vocals"], "vocals muted (centre/side separation)", ("drums", "music")),
-    ("acapella.wav", "center", ["vocals"], [], "vocals only", ("vocals",)),
-    ("drums-only.wav", "hpss", ["drums"], [], "percussive part only (harmonic/percussive)", ("drums",)),
-    ("drumless.wav", "hpss", [], ["drums"], "percussion removed", ("vocals", "music")),
+#: (preset, what it is, the true stems the result should be)
+DEMO_PRESETS = (
+    ("karaoke", "vocals muted", ("drums", "music", "speech")),
+    ("acapella", "vocals only", ("vocals",)),
+    ("drums-only", "drums only", ("drums",)),
+    ("drumless", "drums muted", ("vocals", "music", "speech")),
+    ("dialogue", "speech only", ("speech",)),
 )
+
+#: what the speaker says over the song's second half
+SPEECH_TEXT = "This is seplive. It separates sound while it plays, and remixes it live."
+
+
+def make_speech(rate: int = RATE, text: str = SPEECH_TEXT) -> np.ndarray | None:
+    """Speech from espeak-ng (the Debian command), or None where it is not installed."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    exe = shutil.which("espeak-ng") or shutil.which("espeak")
+    if exe is None:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        wav = Path(tmp) / "speech.wav"
+        try:
+            subprocess.run([exe, "-v", "en-us", "-s", "150", "-w", str(wav), text], check=True,
+                           capture_output=True, timeout=30)
+            x, r = sf.read(wav, dtype="float32", always_2d=True)
+        except (OSError, subprocess.SubprocessError, RuntimeError):
+            return None
+    import soxr
+
+    x = soxr.resample(x[:, 0], r, rate) if r != rate else x[:, 0]
+    return (0.3 * x / (np.abs(x).max() + 1e-9)).astype(np.float32)
+
+
+def demo_stems(seconds: float = 8.0, rate: int = RATE) -> dict[str, np.ndarray]:
+    """The song's stems plus, where espeak-ng is installed, a voice over its second half
+    (slightly left of centre, as a streamer's microphone over music)."""
+    stems = make_song(seconds, rate)
+    speech = make_speech(rate)
+    if speech is not None:
+        n = len(stems["vocals"])
+        start = n // 2
+        seg = speech[: n - start]
+        voice = np.zeros((n, 2), np.float32)
+        voice[start : start + len(seg)] = np.stack([0.8 * seg, 0.5 * seg], 1)
+        stems["speech"] = voice
+    return stems
 
 
 def snr_db(estimate: np.ndarray, reference: np.ndarray) -> float:
@@ -92,36 +134,77 @@ def snr_db(estimate: np.ndarray, reference: np.ndarray) -> float:
     return float(10 * np.log10(np.sum(reference**2) / max(err, 1e-20)))
 
 
+def _model_for(prompts: list[str]) -> str | None:
+    """The default model when it has these prompts, else the first DSP model that does."""
+    from .models import registry
+    from .presets import DEFAULTS
+
+    for name in (DEFAULTS["model"], "center", "hpss"):
+        try:
+            if set(prompts) <= set(registry._resolve(name).prompts):
+                return name
+        except Exception:  # noqa: S112 - a model that cannot load is not a choice
+            continue
+    return None
+
+
 def run_demo(out_dir: str | Path, quiet: bool = False) -> dict:
-    """Write the song, run every demo mix through the live engine, return a summary."""
+    """Write the mixture, run presets through the live engine, write the results, the
+    stems of the first preset and a before/after spectrogram; return a summary."""
+    from .presets import load_preset
     from .session import Session, SessionConfig
+    from .spectrogram import before_after_png
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    stems = make_song()
+    stems = demo_stems()
     mix = sum(stems.values())
     mix_path = out / "mix.wav"
     sf.write(mix_path, mix, RATE, subtype="FLOAT")
     for name, x in stems.items():
         sf.write(out / f"true_{name}.wav", x, RATE, subtype="FLOAT")
-    results = []
-    for fname, model, prompts, mute, what, truth in DEMO_MIXES:
-        report_path = out / (Path(fname).stem + ".json")
+    results, skipped = [], []
+    for preset, what, truth in DEMO_PRESETS:
+        truth = tuple(t for t in truth if t in stems)
+        settings = load_preset(preset)
+        prompts, mute = settings.get("prompts", []), settings.get("mute", [])
+        model = _model_for([p for p in [*prompts, *mute] if p != "rest"])
+        if model is None or not truth:
+            skipped.append(preset)
+            continue
+        fname = f"{preset}.wav"
+        stems_dir = out / "stems" if not results else None
         cfg = SessionConfig(input=str(mix_path), output=str(out / fname), model=model, prompts=prompts, mute=mute,
-                            report=str(report_path), align=True)
+                            gains_db=settings.get("gain", {}), report=str(out / f"{preset}.json"), align=True,
+                            preset=preset, stems_out=f"{stems_dir}/" if stems_dir else None)
         rep = Session(cfg).run()
         reference = sum(stems[t] for t in truth)
         estimate, _ = sf.read(out / fname, dtype="float32", always_2d=True)
-        results.append({"file": str(out / fname), "what": what, "model": model, "latency_ms": rep["latency_ms"],
-                        "rtf": rep["rtf"], "compute_ms_p99": rep["compute_ms_p99"], "hop_ms": rep["hop_ms"],
-                        "snr_db": snr_db(estimate, reference), "snr_of_mix_db": snr_db(mix, reference)})
-    summary = {"mix": str(mix_path), "results": results}
+        results.append({"preset": preset, "file": str(out / fname), "what": what, "model": model,
+                        "latency_ms": rep["latency_ms"], "rtf": rep["rtf"], "compute_ms_p99": rep["compute_ms_p99"],
+                        "hop_ms": rep["hop_ms"], "snr_db": snr_db(estimate, reference),
+                        "snr_of_mix_db": snr_db(mix, reference)})
+    karaoke, _ = sf.read(out / "karaoke.wav", dtype="float32", always_2d=True)
+    image = out / "before-after.png"
+    before_after_png(image, [mix, karaoke], RATE)
+    summary = {"mix": str(mix_path), "image": str(image), "stems": str(out / "stems"), "results": results,
+               "skipped_presets": skipped, "speech": "speech" in stems}
     (out / "demo.json").write_text(json.dumps(summary, indent=2) + "\n")
     if not quiet:
-        print(f"seplive demo: a synthetic song, {mix_path}, through the live engine:")
+        print(f"seplive demo: a synthetic song{' with a voice over it' if 'speech' in stems else ''}, {mix_path},"
+              " through the live engine with these presets:")
         for r in results:
-            print(f"  {r['file']:<40} {r['what']}  [{r['model']}, latency {r['latency_ms']:.1f} ms,"
-                  f" compute p99 {r['compute_ms_p99']:.2f} ms per {r['hop_ms']:.1f} ms hop, rtf {r['rtf']:.3f};"
-                  f" SNR vs the true stems {r['snr_db']:.1f} dB, the mix itself {r['snr_of_mix_db']:.1f} dB]")
-        print("Next: seplive -i YOUR_SONG.wav -o karaoke.wav --mute vocals   (any wav/flac/ogg)")
+            print(f"  {r['preset']:<11} {r['file']}  {r['what']} [{r['model']}, latency {r['latency_ms']:.1f} ms,"
+                  f" rtf {r['rtf']:.3f}; SNR against the true stems {r['snr_db']:.1f} dB, the mix itself"
+                  f" {r['snr_of_mix_db']:.1f} dB]")
+        if skipped:
+            print(f"  (not run: {', '.join(skipped)}: no installed model without weights has those stems)")
+        print(f"  stems of {results[0]['preset']} one file each: {out / 'stems'}/")
+        print(f"  spectrogram, the mix above, karaoke below: {image}")
+        print("Next:")
+        print("  seplive --input loopback --preset karaoke        what the computer plays, vocals muted")
+        print("  seplive -i YOUR_SONG.flac -o out.wav --preset acapella   any wav/flac/ogg file")
+        print("  seplive presets                                  all presets; seplive models: the models")
+        print("  seplive -i loopback -p vocals --midi nanokontrol2   MIDI knobs on the stems (seplive learn: your own)")
+        print("  seplive -i loopback -p vocals --osc 9000         OSC: /seplive/stem/vocals/gain_db -6")
     return summary

@@ -154,10 +154,9 @@ def _fx_table(v: Any, where: str) -> dict[str, Any]:
     except ImportError as exc:
         raise PresetError(f"{where}: effects are not available in this install ({exc})") from None
     try:
-        fx.parse_fx_table(v)
-    except ValueError as exc:
-        raise PresetError(f"{where}: {exc}") from None
-    return v
+        return fx.parse_fx_table(v)
+    except ValueError as exc:  # its message names the key (fx.drums.lowpas ...)
+        raise PresetError(f"{where.rsplit(': ', 1)[0]}: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -200,6 +199,7 @@ KEYS: dict[str, Key] = {
     "midi": Key(_str, "MIDI map"),
     "midi_port": Key(_str, "MIDI input name substring"),
     "log_json": Key(_str, "JSON status lines file ('-' = stderr)"),
+    "limiter": Key(_bool, "master look-ahead limiter on the output"),
 }
 
 #: what a run gets when no layer says otherwise
@@ -218,6 +218,7 @@ DEFAULTS: dict[str, Any] = {
     "resample_quality": "HQ",
     "device_block": 512,
     "device_latency": "high",
+    "limiter": False,
 }
 
 ENV_PREFIX = "SEPLIVE_"
@@ -402,3 +403,69 @@ def layer(flags: Mapping[str, Any], env: Mapping[str, str] | None = None, preset
         merged = _merge(merged, values)
         sources.update({k: label for k in values})
     return Layers(merged, name, sources)
+
+
+#: the preset keys a running session can change (the rest need a restart)
+LIVE_KEYS = ("prompts", "mute", "gain", "master_db", "wet", "fx")
+
+
+class PresetSwitcher:
+    """Loads presets into a running session, for OSC ``/seplive/preset/*`` and MIDI
+    ``preset.*``: ``load NAME``, ``next``, ``prev`` (in ``seplive presets`` order).
+
+    Only the mix changes live, in one step (a ``replace`` mix change, applied at one hop);
+    settings that need a restart (model, hop...) are reported and left alone.
+    """
+
+    def __init__(self, current: str | None = None) -> None:
+        self.current = current
+        self.session: Any = None
+
+    def bind(self, session: Any) -> None:
+        self.session = session
+
+    def names(self) -> list[str]:
+        return [r.name for r in list_presets() if r.shadowed_by is None]
+
+    def __call__(self, action: str, name: str | None = None) -> str:
+        from .control.mix import MixChange, MixSettings
+
+        if self.session is None:
+            raise PresetError("no session to load presets into yet")
+        if action == "load":
+            if not name:
+                raise PresetError("preset load needs a name")
+            target = name
+        elif action in ("next", "prev"):
+            names = self.names()
+            if not names:
+                raise PresetError("no presets found")
+            i = names.index(self.current) if self.current in names else -1
+            target = names[(i + (1 if action == "next" else -1)) % len(names)]
+        else:
+            raise PresetError(f"unknown preset action {action!r}{nearest(action, ['load', 'next', 'prev'])}")
+        settings = load_preset(target)
+        prompts, mute = settings.get("prompts", []), settings.get("mute", [])
+        gains = settings.get("gain", {})
+        for stem in [*gains]:
+            if stem not in prompts and stem not in mute:
+                prompts = [*prompts, stem]
+        names_needed = [p for p in [*prompts, *mute] if p != REST]
+        if not names_needed:
+            raise PresetError(f"preset {target!r} selects no stems")
+        try:
+            self.session.plugin.check_prompts(names_needed)
+        except Exception as exc:  # SeparatorError: this model lacks a stem the preset needs
+            raise PresetError(f"preset {target!r}: {exc}") from None
+        mix = MixSettings.from_cli(prompts, mute, gains)
+        mix.master_db = float(settings.get("master_db", 0.0))
+        mix.wet = float(settings.get("wet", 1.0))
+        self.session.post(MixChange("replace", mix), origin="preset")
+        from .fx import fx_updates
+
+        current_fx = {k: dict(v) for k, v in self.session.engine.mix.settings.fx.items()}
+        for stem, param, value in fx_updates(current_fx, settings.get("fx", {})):
+            self.session.post(MixChange("fx", (param, value), stem), origin="preset")
+        self.current = target
+        kept = sorted(k for k in settings if k not in LIVE_KEYS and k not in ("description", "fx"))
+        return target + (f" (not changed live: {', '.join(kept)})" if kept else "")

@@ -21,6 +21,7 @@ import numpy as np
 
 from . import __version__
 from .control.mix import MixSettings
+from .fx.hooks import fx_report, select_fx_stems
 from .models import registry
 from .models.base import Separator, SeparatorError
 from .models.prompts import REST, canonical
@@ -62,6 +63,10 @@ class SessionConfig:
     wet: float = 1.0
     #: the session preset this configuration came from (reported only)
     preset: str | None = None
+    #: per-stem effects, {stem: {param: value}} (see seplive.fx.params; --fx, [fx] in presets)
+    fx: dict[str, dict[str, float]] = field(default_factory=dict)
+    #: master look-ahead limiter on the output (adds its look-ahead to the latency)
+    limiter: bool = False
     hop_samples: int | None = None
     hop_ms: float | None = None
     context_samples: int | None = None
@@ -128,6 +133,8 @@ class Session:
         self.mix_settings = MixSettings.from_cli(prompts, mute, gains)
         self.mix_settings.master_db = float(cfg.master_db)
         self.mix_settings.wet = float(cfg.wet)
+        self.mix_settings.fx = {canonical(k): dict(v) for k, v in cfg.fx.items()}
+        select_fx_stems(self.mix_settings)
         self.source = self._open_source(cfg) if self.live else FileSource(cfg.input)
         model_rate = self.plugin.sample_rate or self.source.sample_rate
 
@@ -159,6 +166,7 @@ class Session:
                 device=cfg.device,
                 threaded=cfg.realtime or self.live,
                 stem_outputs=bool(cfg.stems_out),
+                limiter=cfg.limiter,
             ),
         )
         self.sinks: list = []
@@ -532,7 +540,9 @@ class Session:
                 "gains_db": dict(self.mix_settings.gain_db),
                 "muted": sorted(self.mix_settings.mute),
                 "solo": sorted(self.mix_settings.solo),
+                "fx": {k: dict(v) for k, v in self.mix_settings.fx.items()},
             },
+            "fx": fx_report(eng),
             "sample_rate": self.source.sample_rate,
             "model_sample_rate": eng.model_rate,
             "channels": self.source.channels,

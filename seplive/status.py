@@ -117,13 +117,17 @@ class LiveView:
             )
 
         lat = st["latency_breakdown_ms"]
+        # the summands of the reported latency (engine + sound card), so they add up
+        la = lat.get("lookahead_ms", 0.0)
         parts = [
-            ("device in", lat.get("input_device_ms", 0.0)),
-            ("hop", lat.get("hop_ms", 0.0)),
-            ("lookahead", lat.get("lookahead_ms", 0.0)),
-            ("model", lat.get("model_delay_ms", 0.0) + lat.get("compute_budget_ms", 0.0)),
-            ("resampler", lat.get("buffering_ms", 0.0) + lat.get("alignment_ms", 0.0) + lat.get("crossfade_ms", 0.0)),
-            ("device out", lat.get("output_device_ms", 0.0)),
+            ("device in", lat.get("device_in_ms", 0.0)),
+            ("model" + (f" (lookahead {la:.1f})" if la > 0.05 else ""), lat.get("model_delay_ms", 0.0)),
+            ("compute (1 hop)" if abs(lat.get("compute_budget_ms", 0) - lat.get("hop_ms", 0)) < 0.05 else "compute",
+             lat.get("compute_budget_ms", 0.0)),
+            ("resampler", lat.get("buffering_ms", 0.0) + lat.get("alignment_ms", 0.0)),
+            ("crossfade", lat.get("crossfade_ms", 0.0)),
+            ("output buffer", lat.get("output_buffer_ms", 0.0)),
+            ("device out", lat.get("device_out_ms", 0.0)),
         ]
         latency = Text(f"latency {st['latency_ms']:.1f} ms = ", style="bold")
         latency.append(" + ".join(f"{name} {ms:.1f}" for name, ms in parts if ms > 0.05))

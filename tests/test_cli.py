@@ -3,7 +3,6 @@
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -140,13 +139,27 @@ def test_ctrl_c_stops_cleanly_with_output_and_report(tmp_path):
 
 
 def test_demo_makes_its_files_and_separates(tmp_path):
-    r = seplive("demo", "--out", tmp_path / "demo", "-q")
+    r = seplive("demo", "--out", tmp_path / "demo")
     assert r.returncode == 0, r.stderr
-    summary = json.loads((tmp_path / "demo" / "demo.json").read_text())
-    by_name = {Path(x["file"]).name: x for x in summary["results"]}
-    assert set(by_name) == {"karaoke.wav", "acapella.wav", "drums-only.wav", "drumless.wav"}
+    demo = tmp_path / "demo"
+    summary = json.loads((demo / "demo.json").read_text())
+    by_name = {x["preset"]: x for x in summary["results"]}
+    assert {"karaoke", "acapella", "drums-only", "drumless"} <= set(by_name)
     for name in by_name:
-        assert sf.info(tmp_path / "demo" / name).frames == sf.info(tmp_path / "demo" / "mix.wav").frames
+        assert sf.info(demo / f"{name}.wav").frames == sf.info(demo / "mix.wav").frames
     # the centre/side separator really separates the demo song's centred vocals
-    for name in ("karaoke.wav", "acapella.wav"):
+    for name in ("karaoke", "acapella"):
         assert by_name[name]["snr_db"] > by_name[name]["snr_of_mix_db"] + 6
+    # a voice over the song (espeak-ng is installed by scripts/setup.sh)
+    assert summary["speech"] and (demo / "true_speech.wav").is_file()
+    # the stems of the first preset, and a real PNG: two spectrogram panels of 800 x 160
+    assert {p.name for p in (demo / "stems").iterdir()} == {"vocals.wav", "rest.wav"}
+    png = (demo / "before-after.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    import struct
+
+    w, h = struct.unpack(">II", png[16:24])
+    assert (w, h) == (800, 2 * 160 + 2)
+    # it says where things are and what to try next
+    for needle in ("before-after.png", "stems", "--input loopback", "--midi", "--osc"):
+        assert needle in r.stdout

@@ -151,6 +151,7 @@ def test_a_local_preset_shadows_the_shipped_one(tmp_path, monkeypatch):
         ('model = "__import__(\'os\').system(\'touch pwned\')"\nmute = ["vocals"]', ["unknown model", "available: center"]),
         ('[model_options]\nx = [1, 2]', ["model_options.x", "plain values"]),
         ('hop = 256\nhop_ms = 5', ["hop or hop_ms"]),
+        ('[fx.drums]\nlowpas = 800', ["fx.drums", "lowpas", "did you mean 'lowpass'"]),
     ],
 )
 def test_malformed_presets_fail_with_one_line(tmp_path, song, text, needles):
@@ -179,3 +180,16 @@ def test_unknown_preset_and_bad_environment_fail_with_one_line(song, tmp_path):
 def test_no_input_anywhere_is_one_line():
     r = seplive("--preset", "karaoke")
     assert r.returncode == 2 and "no input" in r.stderr and r.stderr.count("\n") == 1
+
+
+def test_a_preset_with_stem_effects_runs_them(song, tmp_path):
+    p = tmp_path / "dark.toml"
+    p.write_text('description = "drums through a low-pass"\nprompts = ["drums", "rest"]\n[fx.drums]\nlowpass = 800\n')
+    assert P.load_preset(str(p))["fx"] == {"drums": {"lowpass": 800.0}}
+    rep = tmp_path / "r.json"
+    r = seplive("--preset", p, "-m", "identity", "-i", song, "-o", tmp_path / "o.wav", "--report", rep, "-q",
+                "--fx", "drums.resonance=2")
+    assert r.returncode == 0, r.stderr
+    report = json.loads(rep.read_text())
+    assert report["mix"]["fx"]["drums"] == {"lowpass": 800.0, "resonance": 2.0}, report["mix"]
+    assert report["fx"], report

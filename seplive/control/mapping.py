@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..fx.params import PARAMS as FX_SPECS
 from .targets import ControlError, Target, one_line, parse_target, suggest
 
 
@@ -55,7 +56,7 @@ def _preset_dir() -> Path:
 PRESET_DIR = _preset_dir()
 
 RELATIVE_ENCODINGS = ("twos", "offset64", "signbit")
-CURVES = ("linear", "db")
+CURVES = ("linear", "db", "log")
 TAKEOVERS = ("pickup", "scale", "jump")
 BUTTONS = ("toggle", "momentary")
 
@@ -351,6 +352,8 @@ def _binding(control: Control, spec: Any, key: str, fail) -> Binding:
         if control.kind != "cc":
             raise fail(key, f"{target} takes a fader, knob or encoder (a CC), and '{control.name}' is a note")
         default_curve = "db" if target.is_db else "linear"
+        if target.is_fx and FX_SPECS[target.fx_param].log:
+            default_curve = "log"  # cutoffs and Q: even steps in pitch
     else:
         if control.relative:
             raise fail(key, f"{target} is on/off: map it to a button, not the relative encoder '{control.name}'")
@@ -366,6 +369,9 @@ def _binding(control: Control, spec: Any, key: str, fail) -> Binding:
         raise fail(f"{key}.curve", f'curve "db" is for gains; {target} is not one')
     if curve == "db":
         default_range = (-60.0, 6.0) if target.is_db else (-60.0, 0.0)
+    elif target.is_fx:
+        param = FX_SPECS[target.fx_param]
+        default_range = (param.lo, param.hi)
     else:
         default_range = (0.0, 1.0)
     rng = spec.get("range", list(default_range))
@@ -375,6 +381,8 @@ def _binding(control: Control, spec: Any, key: str, fail) -> Binding:
     hi = _number(rng[1], f"{key}.range", fail)
     if lo == hi:
         raise fail(f"{key}.range", "low and high are equal")
+    if curve == "log" and min(lo, hi) <= 0:
+        raise fail(f"{key}.range", 'a "log" curve needs a range above 0')
     if curve == "linear" and target.is_gain and min(lo, hi) < 0:
         raise fail(f"{key}.range", 'a linear gain range is >= 0 (use curve = "db" for dB)')
     if target.param == "wet" and not (0 <= lo <= 1 and 0 <= hi <= 1):
@@ -415,6 +423,8 @@ def position_to_value(b: Binding, u: float) -> float:
             return -math.inf if b.target.is_db else 0.0
         db = lo + u * (hi - lo)
         return db if b.target.is_db else 10.0 ** (db / 20.0)
+    if b.curve == "log":
+        return lo * (hi / lo) ** u
     return lo + u * (hi - lo)
 
 
@@ -434,6 +444,8 @@ def value_to_position(b: Binding, value: float | bool | None) -> float:
             u = (v - lo) / (hi - lo)
             if b.min_off and u <= 0.0 and v <= -119.0:  # silence sits at the bottom
                 u = 0.0
+    elif b.curve == "log":
+        u = math.log(max(v, 1e-12) / lo) / math.log(hi / lo)
     else:
         u = (v - lo) / (hi - lo)
     return min(max(u, 0.0), 1.0)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..fx.params import check_param
 from ..models.prompts import REST
 
 
@@ -27,7 +28,9 @@ class MixChange:
 
     kinds: ``gain_db`` (value dB), ``mute`` / ``solo`` (value bool), ``master_db``,
     ``wet`` (0..1), ``bypass`` (bool), ``prompts`` (value: the list of selected stems),
-    ``toggle_prompt`` (stem: add it to or remove it from the selection).
+    ``toggle_prompt`` (stem: add it to or remove it from the selection), ``fx`` (value:
+    ``(param, number)``, an effect parameter of the stem, see :mod:`seplive.fx.params`),
+    ``replace`` (value: a whole :class:`MixSettings`, applied at once: a preset loaded live).
     """
 
     kind: str
@@ -35,7 +38,7 @@ class MixChange:
     stem: str | None = None
 
 
-KINDS = ("gain_db", "mute", "solo", "master_db", "wet", "bypass", "prompts", "toggle_prompt")
+KINDS = ("gain_db", "mute", "solo", "master_db", "wet", "bypass", "prompts", "toggle_prompt", "fx", "replace")
 
 
 @dataclass
@@ -53,6 +56,8 @@ class MixSettings:
     master_db: float = 0.0
     wet: float = 1.0
     bypass: bool = False
+    #: per-stem effect parameters: stem -> {param: value} (see seplive.fx.params)
+    fx: dict[str, dict[str, float]] = field(default_factory=dict)
 
     @classmethod
     def from_cli(
@@ -108,11 +113,24 @@ class MixSettings:
         elif k == "prompts":
             names = [str(p) for p in v]
             self.stems = [p for i, p in enumerate(names) if p != REST and p not in names[:i]]
+        elif k == "replace":
+            if not isinstance(v, MixSettings):
+                raise TypeError("replace takes a MixSettings")
+            self.stems = [p for p in dict.fromkeys(v.stems) if p != REST]
+            self.gain_db = {p: max(-120.0, min(24.0, float(db))) for p, db in v.gain_db.items()}
+            self.mute, self.solo = set(v.mute), set(v.solo)
+            self.master_db = max(-120.0, min(24.0, float(v.master_db)))
+            self.wet = min(max(float(v.wet), 0.0), 1.0)
         elif k == "toggle_prompt":
             if change.stem in self.stems:
                 self.stems.remove(change.stem)
             else:
                 self.stems.append(change.stem)
+        elif k == "fx":
+            if not isinstance(v, (tuple, list)) or len(v) != 2:
+                raise ValueError("an fx change is (parameter, value)")
+            key, val = check_param(v[0], v[1])
+            self.fx.setdefault(str(change.stem), {})[key] = val
         else:
             raise ValueError(f"unknown mix change {k!r}")
 

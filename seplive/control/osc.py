@@ -29,7 +29,7 @@ from pythonosc.osc_message import OscMessage
 from pythonosc.osc_message_builder import OscMessageBuilder
 
 from ..models.prompts import REST
-from .targets import ControlError, MixController, PresetCallback, RateLimitedLog, Target, one_line
+from .targets import ControlError, MixController, PresetCallback, RateLimitedLog, Target, one_line, parse_target
 
 log = logging.getLogger("seplive.osc")
 
@@ -43,6 +43,7 @@ ADDRESSES: dict[str, tuple[str, str]] = {
     "/seplive/stem/<stem>/mute": ("[i]", "1 mutes, 0 unmutes, no argument flips"),
     "/seplive/stem/<stem>/solo": ("[i]", "1 solos, 0 unsolos, no argument flips"),
     "/seplive/stem/<stem>/toggle": ("[i]", "add the stem to / remove it from the selection (1/0 sets)"),
+    "/seplive/fx/<stem>/<param>": ("f", "a stem effect parameter: /seplive/fx/drums/lowpass 800, /seplive/fx/vocals/reverb/mix 0.3"),
     "/seplive/master/gain_db": ("f", "master gain in dB"),
     "/seplive/master/gain": ("f", "master gain, linear amplitude"),
     "/seplive/wet": ("f", "wet/dry: 1 = the remix, 0 = the (delayed) input"),
@@ -388,6 +389,10 @@ class OscControl:
             ctl.set_prompts([str(a) for a in args])
         elif head == "stem" and n == 3:
             self._stem(address, p[1], p[2], args)
+        elif head == "fx" and 3 <= n <= 4:
+            stem = ctl.resolve_stem(p[1])
+            target = ctl.resolve(parse_target("fx." + ".".join(p[1:])))
+            ctl.set(Target(target.param, stem), _number(args, address))
         elif head == "master" and n == 2 and p[1] in ("gain", "gain_db"):
             ctl.set(Target("master_" + p[1]), _number(args, address))
         elif head == "wet" and n == 1:
@@ -496,6 +501,9 @@ class OscControl:
             out[base + "/solo"] = (int(stem in s.solo),)
             if stem != REST:
                 out[base + "/selected"] = (int(stem in s.stems),)
+        for stem, params in s.fx.items():
+            for name, value in params.items():
+                out[f"{PREFIX}/fx/{stem}/{name.replace('.', '/')}"] = (round(float(value), 4),)
         out[PREFIX + "/master/gain_db"] = (round(float(s.master_db), 2),)
         out[PREFIX + "/master/gain"] = (round(10.0 ** (s.master_db / 20.0), 5) if s.master_db > -120.0 else 0.0,)
         out[PREFIX + "/wet"] = (round(float(s.wet), 4),)

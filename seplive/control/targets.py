@@ -27,6 +27,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..fx.params import PARAMS as FX_SPECS
+from ..fx.params import check_param
 from ..models.prompts import ALIASES, PROMPTS, REST, canonical
 from .mix import MixChange, MixSettings, db_to_gain
 
@@ -72,7 +74,8 @@ def suggest(word: str, choices: Sequence[str]) -> str:
 class Target:
     """One thing a control can change.
 
-    ``param`` is one of :data:`CONTINUOUS`, :data:`BOOLEAN` or :data:`TRIGGER`; ``stem``
+    ``param`` is one of :data:`CONTINUOUS`, :data:`BOOLEAN` or :data:`TRIGGER`, or
+    ``fx.<effect parameter>`` (continuous, see :mod:`seplive.fx.params`); ``stem``
     (a name, or a 1-based index as a string) is set for stem parameters; ``preset`` is
     ``next``, ``prev`` or ``load:<name>`` for preset targets.
     """
@@ -83,7 +86,16 @@ class Target:
 
     @property
     def is_continuous(self) -> bool:
-        return self.param in CONTINUOUS
+        return self.param in CONTINUOUS or self.is_fx
+
+    @property
+    def is_fx(self) -> bool:
+        """An effect parameter of a stem (``fx.drums.lowpass``)."""
+        return self.param.startswith("fx.")
+
+    @property
+    def fx_param(self) -> str:
+        return self.param.removeprefix("fx.")
 
     @property
     def is_boolean(self) -> bool:
@@ -105,6 +117,8 @@ class Target:
 
     def __str__(self) -> str:
         if self.stem is not None:
+            if self.is_fx:
+                return f"fx.{self.stem}.{self.fx_param}"
             if self.param == "select":
                 return f"prompts.toggle.{self.stem}"
             return f"stem.{self.stem}.{self.param}"
@@ -122,6 +136,7 @@ TARGET_FORMS = (
     "stem.<name|index>.solo",
     "stem.<name|index>.select",
     "prompts.toggle.<name|index>",
+    "fx.<name|index>.<effect parameter>",
     "master.gain",
     "master.gain_db",
     "wet",
@@ -168,6 +183,13 @@ def parse_target(text: str) -> Target:
         if param not in STEM_PARAMS:
             raise ControlError(f"target '{text}': unknown stem parameter '{parts[2]}'{suggest(param, STEM_PARAMS)}")
         return Target(param, check_stem_name(parts[1]))
+    if head == "fx" and n >= 3:
+        name = ".".join(parts[2:]).lower()
+        try:
+            name = check_param(name, FX_SPECS[name].neutral if name in FX_SPECS else 0.0)[0]
+        except ValueError as exc:
+            raise ControlError(f"target '{text}': {exc}") from None
+        return Target("fx." + name, check_stem_name(parts[1]))
     if head == "prompts" and n == 3 and parts[1].lower() == "toggle":
         return Target("select", check_stem_name(parts[2]))
     if head == "master" and n == 2:
@@ -224,6 +246,7 @@ def settings_snapshot(s: MixSettings) -> MixSettings:
         master_db=float(s.master_db),
         wet=float(s.wet),
         bypass=bool(s.bypass),
+        fx={k: dict(v) for k, v in list(s.fx.items())},
     )
 
 
@@ -285,6 +308,8 @@ class MixController:
         stem = self.resolve_stem(target.stem)
         if target.param == "select" and stem == REST:
             raise ControlError("'rest' is always there: it cannot be selected or deselected")
+        if target.is_fx and stem == REST:
+            raise ControlError("effects apply to separated stems, not to 'rest'")
         return Target(target.param, stem, target.preset)
 
     # -- reading -------------------------------------------------------------------------
@@ -303,6 +328,9 @@ class MixController:
         """Current value of a resolved target in ``settings``: linear gain, dB, 0..1
         (wet), or a bool; None for triggers."""
         p, stem = target.param, target.stem
+        if target.is_fx:
+            name = target.fx_param
+            return float(settings.fx.get(stem, {}).get(name, FX_SPECS[name].neutral))
         if p == "gain":
             return db_to_gain(settings.gain_db.get(stem, 0.0))
         if p == "gain_db":
@@ -350,6 +378,15 @@ class MixController:
         fader for the drums should move the drums).  Raises :class:`ControlError`.
         """
         p, stem = target.param, target.stem
+        if target.is_fx:
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ControlError(f"{target} takes a number, not {type(value).__name__}")
+            if not math.isfinite(float(value)):
+                raise ControlError(f"{target}: {value} is not a usable value")
+            if self.settings().gain(REST) > 0:  # heard inside rest: separate it (sounds the same)
+                self._ensure_selected(stem)
+            self.post(MixChange("fx", (target.fx_param, float(value)), stem))
+            return
         if p in CONTINUOUS:
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise ControlError(f"{target} takes a number, not {type(value).__name__}")

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..control.mix import KINDS, MixChange, MixSettings, MixState
+from ..fx import hooks as fx_hooks
 from ..models.base import Separator, SeparatorError
 from ..models.prompts import REST
 from .fifo import IndexedFifo
@@ -75,6 +76,10 @@ class EngineConfig:
     threaded: bool = False
     #: also deliver the selected stems and rest one by one (``Engine.last_stems``)
     stem_outputs: bool = False
+    #: master look-ahead limiter on the output (adds its look-ahead to the latency)
+    limiter: bool = False
+    limiter_ceiling_db: float = -0.5
+    limiter_lookahead_ms: float = 1.5
 
 
 @dataclass
@@ -177,13 +182,18 @@ class Engine:
         self.last_stems: np.ndarray | None = None
         self.slack = self._simulate_slack()
         self.compute_budget = int(math.ceil(cfg.compute_budget_hops * hop * self.out_rate / self.model_rate))
-        self.latency_samples = self.stem_delay + self.slack + self.compute_budget
+        # the mix before the master limiter, and the limiter's look-ahead on top
+        self._mix_latency = self.stem_delay + self.slack + self.compute_budget
+        self.limiter_delay = fx_hooks.limiter_delay(cfg, self.out_rate)
+        self.latency_samples = self._mix_latency + self.limiter_delay
 
         # -- state -----------------------------------------------------------------------
         self.mix = MixState(mix, self.vocabulary, ramp_samples=round(cfg.ramp_ms * self.model_rate / 1000.0))
         # a stem leaving the selection is still computed while it fades out
         self._linger_hops = int(math.ceil((self.mix.ramp_samples + self.crossfade) / hop)) + 1
         self.counters = EngineCounters()
+        #: per-stem effects (None: none configured and pyo missing); chains start lazily
+        self.fx = fx_hooks.make_rack(self, mix)
         #: latest levels, linear peak and RMS per hop/block: {"input": (peak, rms),
         #: "output": ..., "<stem>": ...}; written by the worker, read by anyone (a dict
         #: swap is atomic, so readers see a whole snapshot)
@@ -218,6 +228,9 @@ class Engine:
         self._steady_prompts: tuple[str, ...] | None = None
         self._out_pos = 0  # absolute index of the next output sample
         self._in_pos = 0
+        self._limiter, self._tap_delay = fx_hooks.make_limiter(self)
+        if getattr(self, "fx", None) is not None:
+            self.fx.reset()
         if getattr(self, "_runner", None) is not None:
             self._runner.close()
         skip_cb = None if self.windowed else self.plugin.reset
@@ -234,6 +247,8 @@ class Engine:
             kinds = ", ".join(f"{k} x{n}" for k, n in c.error_kinds.items())
             log.warning("model '%s' failed %d of %d hops (%s); those hops played dry%s", self.plugin.name,
                         c.plugin_errors, c.hops, kinds, "; it was bypassed" if c.bypassed else "")
+        if self.fx is not None:
+            self.fx.close()
         finish = getattr(self.plugin, "close", None)
         if callable(finish):
             try:
@@ -262,6 +277,8 @@ class Engine:
             "compute_budget_ms": self.compute_budget * 1000.0 / self.out_rate,
             "hop_ms": self.hop * to_ms,
             "lookahead_ms": self.lookahead * to_ms,
+            "fx_ms": (self.fx.delay_samples if self.fx is not None else 0) * to_ms,
+            "limiter_ms": self.limiter_delay * 1000.0 / self.out_rate,
         }
 
     # -- the model call ------------------------------------------------------------------
@@ -345,11 +362,14 @@ class Engine:
         so a new prompt is computed from the very hop its gain starts to ramp in."""
         for change in self.mix.take_pending():
             try:
-                if change.kind == "prompts" or change.kind == "toggle_prompt":
-                    names = list(change.value) if change.kind == "prompts" else [change.stem]
+                if change.kind in ("prompts", "toggle_prompt", "replace"):
+                    names = (list(change.value) if change.kind == "prompts" else list(change.value.stems)
+                             if change.kind == "replace" else [change.stem])
                     self.plugin.check_prompts([n for n in names if n != REST])
                 elif change.stem is not None and change.stem != REST:
                     self.plugin.check_prompts([change.stem])
+                if change.kind == "fx":
+                    fx_hooks.check_change(self, change)
                 if change.kind not in KINDS:
                     raise ValueError(f"unknown mix change {change.kind!r}")
                 copy.deepcopy(self.mix.settings).apply(change)  # refuse bad values here, not mid-hop
@@ -358,7 +378,7 @@ class Engine:
                 log.warning("mix change ignored: %s", exc)
                 continue
             self._scheduled.append((self._next_submit, change))
-            if change.kind in ("prompts", "toggle_prompt"):
+            if change.kind in ("prompts", "toggle_prompt", "replace"):
                 self._selection_after(change)
 
     def _selection_after(self, change: MixChange) -> None:
@@ -482,6 +502,8 @@ class Engine:
             return part, env
 
         part, env = assemble(lambda st, pr, a, b: self._contribution(st, pr, gs(a, b)))
+        if self.fx is not None:
+            fx_hooks.apply_hop(self, part, g, assemble, prompts, tail_prev)
         P = len(self.vocabulary)
         g_rest, g_wet, g_master = g[P], g[P + 1], g[P + 2]
         w = env * g_wet
@@ -577,15 +599,20 @@ class Engine:
         if self._z.end < zlo + frames:  # never computed (underflow): play dry there
             z[max(self._z.end - zlo, 0) :, self.channels] = 1.0
             z[max(self._z.end - zlo, 0) :, self.channels + 1 :] = 0.0
-        dry = self._dry.read(t - self.latency_samples, frames)
+        dry = self._dry.read(t - self._mix_latency, frames)
         self._z.discard_before(zlo + frames)
-        self._dry.discard_before(t - self.latency_samples + frames)
+        self._dry.discard_before(t - self._mix_latency + frames)
         self._out_pos += frames
         C = self.channels
         out = z[:, :C] + z[:, C : C + 1] * dry
         if self.stem_tap:
             stems = z[:, C + 1 :].reshape(frames, len(self.stem_tap), C)
             self.last_stems = np.concatenate([stems, (dry - stems.sum(axis=1))[:, None]], axis=1)
+        if self._limiter is not None:
+            out = self._limiter.process(out)
+            if self.last_stems is not None and self.stem_tap:  # stems stay aligned with the output
+                flat = self.last_stems.reshape(frames, -1)
+                self.last_stems = self._tap_delay.process(flat).reshape(self.last_stems.shape)
         self._meter("output", out)
         return out
 

@@ -1,0 +1,247 @@
+"""Speech from espeak-ng: in-process through the ``espeakng-loader`` wheel, or the command.
+
+The wheel bundles the library and its data and is driven through ctypes (about 1,000x real
+time, no subprocess); the Debian ``espeak-ng`` command is the fallback.  Both are bounded: the
+in-process callback aborts synthesis past a sample cap, the command runs under a time and byte
+cap.  Sentences come from the docstrings of standard-library modules, so no text is downloaded.
+"""
+
+from __future__ import annotations
+
+import ast
+import ctypes
+import importlib.util
+import re
+import shutil
+import threading
+from contextlib import contextmanager
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from .render import RenderError, run_capped
+
+ESPEAK_RATE = 22050
+#: languages with a Latin-script lexicon good enough to read English-ish docstrings aloud,
+#: plus a few others for accents; all ship in espeak-ng's data
+LANGUAGES = (
+    "en", "en-us", "en-gb-scotland", "en-gb-x-rp", "en-029", "de", "fr", "es", "es-419", "it", "pt", "pt-br",
+    "nl", "sv", "da", "nb", "fi", "pl", "cs", "sk", "hu", "ro", "hr", "sl", "et", "lv", "lt", "tr", "id",
+    "ms", "sw", "af", "eo", "ca", "eu", "ga", "cy", "is", "la", "vi", "el", "ru", "hi", "ja",
+)
+#: voice variants of espeak-ng's data (voices/!v) used for speakers
+VARIANTS = (
+    "", "f1", "f2", "f3", "f4", "f5", "m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8", "Alicia", "Andrea",
+    "Annie", "aunty", "belinda", "benjamin", "boris", "caleb", "david", "ed", "edward", "grandma",
+    "grandpa", "iven", "john", "linda", "max", "michel", "norbert", "paul", "quincy", "rob", "robert",
+    "steph", "travis", "victor", "zac", "Hugo", "Lee", "Mario", "anika", "whisperf", "croak",
+)
+_STDLIB_MODULES = (
+    "abc", "argparse", "ast", "asyncio", "base64", "bisect", "calendar", "collections", "colorsys",
+    "contextlib", "copy", "csv", "dataclasses", "datetime", "decimal", "difflib", "email", "enum",
+    "fractions", "functools", "gettext", "glob", "gzip", "hashlib", "heapq", "hmac", "html", "http",
+    "imaplib", "inspect", "ipaddress", "json", "locale", "logging", "mailbox", "mimetypes", "numbers",
+    "operator", "optparse", "os", "pathlib", "pickle", "pprint", "queue", "random", "re", "sched",
+    "secrets", "shelve", "shlex", "shutil", "smtplib", "socket", "sqlite3", "statistics", "string",
+    "subprocess", "tarfile", "tempfile", "textwrap", "threading", "timeit", "tokenize",
+    "typing", "unittest", "urllib", "uuid", "warnings", "wave", "weakref", "xml", "zipfile",
+)
+MAX_CHARS = 400  # longest text ever handed to a synthesiser
+
+
+@lru_cache(maxsize=1)
+def sentences() -> tuple[str, ...]:
+    """Sentences from stdlib docstrings, cleaned and sorted (stable for one Python version)."""
+    found: set[str] = set()
+    _collect(found)
+    if not found:
+        found.add("The quick brown fox jumps over the lazy dog.")
+    return tuple(sorted(found))
+
+
+def _collect(found: set[str]) -> None:
+    # parsed from the source files, not taken from live objects: a process's modules change as
+    # other code imports submodules or patches functions, and the corpus must not
+    for name in _STDLIB_MODULES:
+        try:
+            spec = importlib.util.find_spec(name)
+            origin = spec.origin if spec else None
+            if not origin or not origin.endswith(".py"):
+                continue
+            tree = ast.parse(Path(origin).read_text(encoding="utf-8"))
+        except (ImportError, OSError, SyntaxError, ValueError, UnicodeDecodeError):
+            continue
+        docs = [ast.get_docstring(tree) or ""]
+        for node in tree.body:
+            if isinstance(node, ast.FunctionDef | ast.ClassDef) and not node.name.startswith("_"):
+                docs.append(ast.get_docstring(node) or "")
+                if isinstance(node, ast.ClassDef):
+                    docs += [ast.get_docstring(m) or "" for m in node.body
+                             if isinstance(m, ast.FunctionDef) and not m.name.startswith("_")]
+        for doc in docs:
+            text = re.sub(r"\s+", " ", doc)
+            for s in re.split(r"(?<=[.!?])\s+", text):
+                s = s.strip()
+                if not 25 <= len(s) <= 180 or not s[0].isupper() or not s.endswith((".", "!", "?")):
+                    continue
+                if re.search(r"[^A-Za-z0-9 ,.;:'!?()-]", s) or sum(c.isalpha() for c in s) < 0.75 * len(s):
+                    continue
+                found.add(s)
+
+
+_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p)
+
+
+class _InProcess:
+    """espeak-ng from the wheel, loaded fresh for every utterance.
+
+    The library keeps synthesis state in globals that survive ``espeak_Terminate`` (the same
+    text comes out a few samples longer on every call) and seeds its noise from the clock, so
+    each utterance gets a freshly loaded copy (``dlclose`` then ``dlopen`` re-reads its data
+    section) and a fixed random seed: the same call gives the same samples in any process.
+    Loading and initialising costs about 7 ms.
+    """
+
+    def __init__(self) -> None:
+        import espeakng_loader
+
+        self.library = espeakng_loader.get_library_path()
+        self.home = str(Path(espeakng_loader.get_data_path()).parent).encode()
+        self.lock = threading.Lock()
+        self.rate = ESPEAK_RATE
+        self.const_f0 = False
+        lib = self._open()  # fail here, not later, when the library cannot be used
+        self._close(lib)
+
+    def _open(self):
+        lib = ctypes.CDLL(self.library)
+        lib.espeak_Initialize.restype = ctypes.c_int
+        lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
+        lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
+        lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
+        # both arrived with espeak-ng 1.52; without a seed the output is not reproducible
+        if not hasattr(lib, "espeak_ng_SetRandSeed"):
+            self._close(lib, initialised=False)
+            raise RenderError("espeak-ng library older than 1.52 (no espeak_ng_SetRandSeed)")
+        lib.espeak_ng_SetRandSeed.argtypes = [ctypes.c_long]
+        self.const_f0 = hasattr(lib, "espeak_ng_SetConstF0")
+        if self.const_f0:
+            lib.espeak_ng_SetConstF0.argtypes = [ctypes.c_int]
+        lib.espeak_Synth.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int,
+                                     ctypes.c_uint, ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p]
+        rate = lib.espeak_Initialize(2, 0, self.home, 0)  # AUDIO_OUTPUT_SYNCHRONOUS
+        if rate <= 0:
+            self._close(lib, initialised=False)
+            raise RenderError("espeak-ng did not initialise")
+        self.rate = rate
+        return lib
+
+    @staticmethod
+    def _close(lib, initialised: bool = True) -> None:
+        import _ctypes
+
+        if initialised:
+            lib.espeak_Terminate()
+        _ctypes.dlclose(lib._handle)
+
+    @contextmanager
+    def session(self, seed: int):
+        """A freshly loaded engine for a sequence of utterances: yields ``utter(text, voice, rate_wpm,
+        pitch, prange, max_seconds, const_f0=0) -> int16 samples``.  The sequence as a whole is
+        deterministic (the engine starts from the same state every session)."""
+        with self.lock:
+            lib = self._open()
+            try:
+                lib.espeak_ng_SetRandSeed(int(seed) & 0x7FFFFFFF)
+
+                def utter(text: str, voice: str, rate_wpm: int = 170, pitch: int = 50, prange: int = 50,
+                          max_seconds: float = 20.0, const_f0: int = 0) -> np.ndarray:
+                    chunks: list[np.ndarray] = []
+                    cap = int(max_seconds * ESPEAK_RATE)
+                    count = [0]
+
+                    def on_audio(wav, n, events) -> int:
+                        if n > 0 and wav:
+                            chunks.append(np.ctypeslib.as_array(wav, shape=(n,)).copy())
+                            count[0] += n
+                        return 1 if count[0] >= cap else 0  # 1 aborts the synthesis
+
+                    callback = _CALLBACK(on_audio)
+                    lib.espeak_SetSynthCallback(callback)
+                    if lib.espeak_SetVoiceByName(voice.encode()) != 0:
+                        raise RenderError(f"espeak-ng has no voice {voice!r}")
+                    lib.espeak_SetParameter(1, int(np.clip(rate_wpm, 80, 450)), 0)
+                    lib.espeak_SetParameter(3, int(np.clip(pitch, 0, 99)), 0)
+                    lib.espeak_SetParameter(4, int(np.clip(prange, 1, 99)), 0)  # range 0 crashes it
+                    if self.const_f0:
+                        lib.espeak_ng_SetConstF0(int(const_f0))  # 0: normal intonation
+                    data = text[:MAX_CHARS].encode()
+                    lib.espeak_Synth(data, len(data) + 1, 0, 1, 0, 1, None, None)  # CHARS_UTF8
+                    out = np.concatenate(chunks) if chunks else np.zeros(0, np.int16)
+                    return out[:cap]
+
+                yield utter
+            finally:
+                self._close(lib)
+
+    def say(self, text: str, voice: str, rate_wpm: int, pitch: int, prange: int, max_seconds: float,
+            seed: int = 0) -> np.ndarray:
+        with self.session(seed) as utter:
+            out = utter(text, voice, rate_wpm, pitch, prange, max_seconds)
+        return out.astype(np.float32) / 32768.0
+
+
+@lru_cache(maxsize=1)
+def _engine() -> _InProcess | None:
+    try:
+        return _InProcess()
+    except (ImportError, OSError, RenderError):
+        return None
+
+
+def engine() -> _InProcess | None:
+    """The in-process engine, or None where the wheel cannot be loaded."""
+    return _engine()
+
+
+def backend() -> str:
+    """'wheel' (in-process), 'command' (espeak-ng binary) or 'none'."""
+    if _engine() is not None:
+        return "wheel"
+    return "command" if shutil.which("espeak-ng") else "none"
+
+
+def say(text: str, voice: str = "en", rate_wpm: int = 170, pitch: int = 50, prange: int = 50,
+        max_seconds: float = 20.0, seed: int = 0) -> tuple[np.ndarray, int]:
+    """Speak ``text``; returns (mono float32, rate).  Bounded to ``max_seconds`` of audio.
+
+    Deterministic for given arguments (``seed`` drives espeak-ng's breath/noise generator).
+    """
+    eng = _engine()
+    if eng is not None:
+        return eng.say(text, voice, rate_wpm, pitch, prange, max_seconds, seed), eng.rate
+    exe = shutil.which("espeak-ng")
+    if exe is None:
+        raise RenderError("no espeak-ng: pip install espeakng-loader, or apt-get install espeak-ng")
+    wav = run_capped([exe, "--stdout", "-v", voice, "-s", str(int(rate_wpm)), "-p", str(int(pitch)),
+                      "--stdin"], timeout=10.0 + max_seconds, max_bytes=int(max_seconds * ESPEAK_RATE * 2) + 4096,
+                     stdin=text[:MAX_CHARS].encode())
+    import io
+
+    import soundfile as sf
+
+    audio, rate = sf.read(io.BytesIO(wav), dtype="float32")
+    return audio[: int(max_seconds * rate)], rate
+
+
+def random_speech(rng: np.random.Generator, seconds: float) -> tuple[np.ndarray, int]:
+    """A random speaker reading random sentences for up to about ``seconds`` (mono, rate)."""
+    corpus = sentences()
+    lang = LANGUAGES[int(rng.integers(len(LANGUAGES)))] if rng.random() < 0.6 else "en"
+    variant = VARIANTS[int(rng.integers(len(VARIANTS)))]
+    voice = f"{lang}+{variant}" if variant else lang
+    n = int(rng.integers(1, 4))
+    text = " ".join(corpus[int(i)] for i in rng.integers(0, len(corpus), size=n))
+    return say(text, voice, rate_wpm=int(rng.integers(120, 230)), pitch=int(rng.integers(20, 80)),
+               prange=int(rng.integers(20, 90)), max_seconds=seconds, seed=int(rng.integers(2**31)))
