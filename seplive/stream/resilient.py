@@ -271,6 +271,7 @@ class ResilientSink(_Resilient):
         self.frames = 0
         self.dropped_while_lost = 0
         self._counts = {"drift_corrections": 0, "underflow_restarts": 0, "dropped_frames": 0, "clipped": 0}
+        self._last_fill: float | None = None
 
     def _sum(self, key: str) -> int:
         inner = self._inner
@@ -290,7 +291,10 @@ class ResilientSink(_Resilient):
     @property
     def settled_fill(self) -> float:
         inner = self._inner
-        return inner.settled_fill if inner is not None else float(self.target)
+        if inner is not None:
+            return inner.settled_fill
+        # closed or lost: the last stream's own figure (the report is made after close)
+        return self._last_fill if self._last_fill is not None else float(self.target)
 
     def write(self, block: np.ndarray) -> None:
         failed = None
@@ -310,10 +314,13 @@ class ResilientSink(_Resilient):
     def _retire(self, inner: Any) -> None:
         for key in self._counts:
             self._counts[key] += getattr(inner, key)
+        self._last_fill = inner.settled_fill
 
     def close(self, ok: bool = True) -> None:
         with self._lock:
             inner, self._inner = self._inner, None
+            if inner is not None:
+                self._retire(inner)
         if inner is not None:
             inner.close(ok=ok)
 
