@@ -21,7 +21,7 @@ import torch
 
 from ..base import SeparatorError
 from ..checkpoints import describe_mismatch
-from .config import ConfigError, make_config
+from .config import ConfigError
 from .model import NativeNet
 
 __all__ = ["save_checkpoint", "load_checkpoint", "read_sidecar", "shipped_checkpoint", "WEIGHTS_DIR"]
