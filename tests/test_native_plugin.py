@@ -109,7 +109,8 @@ def test_checkpoint_round_trip_and_weights_only_load(tmp_path):
     net = NativeNet("tiny")
     path = save_checkpoint(net, tmp_path / "native-tiny.pt", steps=0)
     side = json.loads((tmp_path / "native-tiny.json").read_text())
-    assert side["architecture"] == "native" and side["config"]["dim"] == 16 and side["steps"] == 0
+    assert side["architecture"] == "native" and side["steps"] == 0 and side["data"]["sample_rate"] == 48000
+    assert side["config"]["model"]["options"]["dim"] == 16  # the trainer's layout
     loaded = load_checkpoint(path)
     for k, v in net.state_dict().items():
         assert torch.equal(v, loaded.state_dict()[k])
@@ -129,7 +130,7 @@ def test_bad_checkpoints_are_one_clear_line(tmp_path):
     torch.manual_seed(6)
     path = save_checkpoint(NativeNet("tiny"), tmp_path / "t.pt")
     side = json.loads((tmp_path / "t.json").read_text())
-    # weights of another config: the mismatch is named
+    # weights of another config (a bare config dict as sidecar config): the mismatch is named
     side_small = dict(side, config=NativeNet("small").cfg.to_dict())
     (tmp_path / "t.json").write_text(json.dumps(side_small))
     with pytest.raises(SeparatorError, match="does not fit the config in its sidecar: .*mis-shaped") as e:

@@ -1,13 +1,18 @@
 """Native checkpoints: a ``.pt`` state_dict plus a ``.json`` sidecar that names the config.
 
-Layout (``<name>.pt`` and ``<name>.json`` side by side)::
+Layout (``<name>.pt`` and ``<name>.json`` side by side), the one ``seplive train`` writes::
 
     <name>.pt    {parameter name: float tensor}        (torch.save of model.state_dict())
-    <name>.json  {"architecture": "native", "config": {...NativeConfig...}, ...}
+    <name>.json  {"architecture": "native",
+                  "config": {"model": {"architecture": "native", "options": {...}}, ...},
+                  "data": {"sample_rate": 48000, "channels": 2, ...}, "step": ..., ...}
 
-Extra sidecar keys (training steps, data, metrics) are kept as information.  Loading is
-``torch.load(..., weights_only=True)`` only: a checkpoint is data, never code.  A state_dict
-nested under ``"state_dict"`` or ``"model"`` (a training checkpoint) is accepted too.
+``options`` are the model options of :func:`~seplive.models.native.training.build` (a
+``preset`` and overrides; :func:`save_checkpoint` writes the whole config there, so the
+file does not depend on preset defaults).  A sidecar whose ``config`` is a bare native
+config dict is read too.  Loading is ``torch.load(..., weights_only=True)`` only: a
+checkpoint is data, never code.  A state_dict nested under ``"state_dict"`` or ``"model"``
+is accepted.
 """
 
 from __future__ import annotations
@@ -21,8 +26,9 @@ import torch
 
 from ..base import SeparatorError
 from ..checkpoints import describe_mismatch
-from .config import ConfigError
+from .config import ConfigError, NativeConfig, make_config
 from .model import NativeNet
+from .training import config_from_options
 
 __all__ = ["save_checkpoint", "load_checkpoint", "read_sidecar", "shipped_checkpoint", "WEIGHTS_DIR"]
 
@@ -40,9 +46,12 @@ def save_checkpoint(model: NativeNet, path: str | Path, **info: Any) -> Path:
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, p)
+    options = model.cfg.to_dict()
+    data = {"sample_rate": options.pop("sample_rate"), "channels": options.pop("channels")}
     meta = {
         "architecture": ARCHITECTURE,
-        "config": model.cfg.to_dict(),
+        "config": {"model": {"architecture": ARCHITECTURE, "options": options}},
+        "data": data,
         "parameters": model.parameter_count(),
         **info,
     }
@@ -67,6 +76,19 @@ def read_sidecar(path: str | Path) -> dict[str, Any]:
     if not isinstance(meta.get("config"), dict):
         raise SeparatorError(f"native: sidecar {side.name} has no 'config' object")
     return meta
+
+
+def config_of(meta: Mapping[str, Any]) -> NativeConfig:
+    """The network config a sidecar describes (trainer layout or a bare config dict)."""
+    conf = meta["config"]
+    if "model" not in conf:
+        return make_config(dict(conf))
+    model = conf["model"]
+    options = model.get("options", {}) if isinstance(model, Mapping) else None
+    data = meta.get("data", {})
+    if not isinstance(options, Mapping) or not isinstance(data, Mapping):
+        raise ConfigError("'config.model.options' and 'data' must be objects")
+    return config_from_options(dict(options), int(data.get("sample_rate", 48000)), int(data.get("channels", 2)))
 
 
 def _read_tensors(p: Path) -> Mapping[str, torch.Tensor]:
@@ -98,7 +120,7 @@ def load_checkpoint(path: str | Path, device: str = "cpu") -> NativeNet:
         raise SeparatorError(f"native: checkpoint not found: {p}")
     meta = read_sidecar(p)
     try:
-        model = NativeNet(meta["config"])
+        model = NativeNet(config_of(meta))
     except ConfigError as exc:
         raise SeparatorError(f"native: {sidecar_path(p).name}: {exc}") from None
     tensors = dict(_read_tensors(p))

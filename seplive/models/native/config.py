@@ -14,11 +14,12 @@ from ..prompts import PROMPTS
 
 #: band layout as ``[width_bins, count]`` runs; bands of one width run as one batched
 #: matmul, so few distinct widths keep the per-hop op count low
-_SMALL_BANDS = [[2, 8], [4, 8], [8, 8], [16, 6], [32, 5], [145, 1]]
+# 47 Hz bins: 2-bin bands to 750 Hz (bass), 4 to 2.25 kHz, 12 to 6.75 kHz, 36 to 20.25 kHz
+_SMALL_BANDS = [[2, 8], [4, 8], [12, 8], [36, 8], [81, 1]]
 _TINY_BANDS = [[4, 4], [8, 4], [16, 4], [32, 4], [64, 3], [81, 1]]
 
 PRESETS: dict[str, dict[str, Any]] = {
-    # the shipped default: ~1 M parameters, 2 frames per 256-sample hop on one CPU thread
+    # the shipped default: 2 STFT frames per 256-sample hop on one CPU thread
     "small": {
         "sample_rate": 48000,
         "channels": 2,
@@ -28,7 +29,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "compress": 0.3,
         "bands": _SMALL_BANDS,
         "dim": 64,
-        "layers": 3,
+        "layers": 2,
         "heads": 4,
         "ffn_mult": 2,
         "prompt_dim": 32,

@@ -126,10 +126,10 @@ class PromptHead(nn.Module):
         self.prompt_table = nn.Embedding(len(cfg.prompts), E)
         self.repeat_table = nn.Embedding(cfg.max_repeats, E)
         nn.init.normal_(self.repeat_table.weight, std=0.1)
-        # prompt-independent parts, run once per hop on the trunk output
-        self.latents = nn.Linear(D, L * D)  # the latent sources' feature maps
-        self.key_shift = nn.Linear(D, L * dk)  # key-side listening
-        self.query_frame = nn.Linear(D, dk)  # query-side listening
+        # prompt-independent parts, run once per hop on the trunk output, in one matmul:
+        # the latent sources' feature maps (L x D), the key shifts (key-side listening,
+        # L x dk) and the frame's part of the query (query-side listening, dk)
+        self.frame_maps = nn.Linear(D, L * D + L * dk + dk)
         self.keys = nn.Parameter(torch.randn(L, dk))
         # prompt-dependent parts
         self.query_prompt = nn.Linear(E, dk)
@@ -155,9 +155,11 @@ class PromptHead(nn.Module):
         """Trunk output ``(B, F, K, D)`` -> latent maps ``(B, F, K, L, D)``, keys
         ``(B, F, K, L, dk)``, frame queries ``(B, F, K, dk)``."""
         lead = h.shape[:-1]
-        latents = self.latents(h).reshape(*lead, self.L, self.D)
-        keys = self.keys + self.key_shift(h).reshape(*lead, self.L, self.dk)
-        return latents, keys, self.query_frame(h)
+        L, D, dk = self.L, self.D, self.dk
+        maps = self.frame_maps(h)
+        latents = maps[..., : L * D].reshape(*lead, L, D)
+        keys = self.keys + maps[..., L * D : L * D + L * dk].reshape(*lead, L, dk)
+        return latents, keys, maps[..., L * D + L * dk :]
 
     def conditions(self, emb: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Everything that depends on the prompt alone: ``emb`` ``(B, P, E)`` -> query
@@ -206,9 +208,9 @@ class NativeNet(nn.Module):
     # -- pieces ----------------------------------------------------------------------------
     def features(self, spec: Tensor) -> Tensor:
         """``(B, C, F, bins)`` complex -> compressed re/im ``(B, F, bins, 2 C)``."""
-        mag2 = spec.real.square() + spec.imag.square()
-        scale = (mag2 + 1e-12) ** ((self.cfg.compress - 1.0) / 2.0)
-        feats = torch.view_as_real(spec) * scale[..., None]  # (B, C, F, bins, 2)
+        ri = torch.view_as_real(spec)  # (B, C, F, bins, 2)
+        scale = (ri.square().sum(-1, keepdim=True) + 1e-12).pow((self.cfg.compress - 1.0) / 2.0)
+        feats = ri * scale
         b, c, f, n, _ = feats.shape
         return feats.permute(0, 2, 3, 1, 4).reshape(b, f, n, 2 * c)
 
@@ -333,6 +335,14 @@ class NativeNet(nn.Module):
             emb = self.head.embed(ids, reps)[None].expand(batch, -1, -1)
             hit = cache[(prompt_ids, batch)] = (keys, self.head.conditions(emb))
         return hit
+
+    def streaming_plugin(self, sidecar: dict[str, Any] | None = None, **options: Any):
+        """This network as its own live plugin (the trainer's evaluator asks models for
+        one): stateful, so window options (``context_ms``, ``lookahead_ms``) do not apply."""
+        from .plugin import NativeSeparator
+
+        keep = {k: v for k, v in options.items() if k in ("device", "unit_mask", "threads")}
+        return NativeSeparator(model=self, **keep)
 
     # -- info ------------------------------------------------------------------------------
     def parameter_count(self) -> int:
