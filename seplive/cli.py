@@ -9,7 +9,7 @@ import sys
 
 from . import __version__
 
-SUBCOMMANDS = ("run", "models", "demo", "devices", "learn")
+SUBCOMMANDS = ("run", "models", "demo", "devices", "learn", "train", "eval")
 
 
 class CliError(Exception):
@@ -135,6 +135,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="make a short song and run it through the live engine (no sound card needed)")
     demo.add_argument("--out", default="seplive-demo", help="folder for the files (default: ./seplive-demo)")
     demo.add_argument("-q", "--quiet", action="store_true")
+    from .eval import cli as eval_cli
+    from .train import cli as train_cli
+
+    train_cli.add_arguments(sub.add_parser("train", help="train a separation model on generated data (TOML config)"))
+    eval_cli.add_arguments(sub.add_parser("eval", help="score models offline and through the live engine (SI-SDR, SDR)"))
     return parser
 
 
@@ -326,6 +331,14 @@ def main(argv: list[str] | None = None) -> int:
 
             run_demo(args.out, quiet=args.quiet)
             return 0
+        if args.command == "train":
+            from .train.cli import main as train_main
+
+            return train_main(args)
+        if args.command == "eval":
+            from .eval.cli import main as eval_main
+
+            return eval_main(args)
         return _cmd_run(args)
     except (CliError, SeparatorError, AudioFileError, DeviceError, ValueError, OSError) as exc:
         print(f"seplive: error: {exc}", file=sys.stderr)

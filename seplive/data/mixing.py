@@ -1,0 +1,271 @@
+"""On-the-fly mixtures with TUSS's prompt rules, deterministic by (seed, index).
+
+Definition of an example (the contract trainers rely on)
+--------------------------------------------------------
+``prompts`` has 2-4 names from ``PROMPTS``; ``targets[i]`` is what prompt ``i``'s source
+contributes to the mixture after all processing (EQ, reverb, placement, gain).  Every source in
+the mixture belongs to exactly one prompt, and a dropped-out prompt (25 % each in the TUSS mode)
+has no source in the mixture and an all-zero target.  Hence ``mixture == targets.sum(axis=0)``
+exactly (the mixture is computed as that float32 sum).  ``speech`` and ``sfx`` may repeat (one
+speaker / one event group each); nothing else does.
+
+Rules (TUSS): ``sfxbg`` never with ``sfx``; ``musicbg`` never with ``drums``/``bass``/``vocals``/
+``other``.  Instrument stems in one mixture all come from one song; ``musicbg`` is a mix of a
+song's stems.  The ``karaoke`` task is the one deliberate exception: it pairs ``vocals`` with a
+``musicbg`` that is the same song's accompaniment (drums+bass+other, no vocals), which is what
+seplive's ``accompaniment`` alias means; the TUSS-mode sampler never produces it.
+
+Determinism: each example draws from ``numpy.random.default_rng([seed, stream, index])``;
+songs are pure functions of ``(seed, song number)`` and cached per process, so call order,
+caching and worker processes do not change a single bit.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+import soxr
+
+from ..models.prompts import PROMPTS
+from . import augment, midi, sfx, speech
+from .render import render_part
+from .soundfonts import require
+
+INSTRUMENTS = ("drums", "bass", "vocals", "other")
+FOREGROUND_REPEATABLE = ("speech", "sfx")
+BACKGROUND = ("sfxbg", "musicbg")
+#: named tasks: what each example's prompts are (tuss = the general random mode)
+TASKS = ("tuss", "music4", "speech_music", "speech_sfx", "karaoke")
+
+
+@dataclass
+class Example:
+    """One training/eval mixture; see the module docstring for the exact contract."""
+
+    mixture: np.ndarray  # (channels, T) float32
+    prompts: list[str]  # length P
+    targets: np.ndarray  # (P, channels, T) float32, zeros for dropped-out prompts
+    sample_rate: int
+    task: str = "tuss"
+
+
+def allowed_next(current: list[str]) -> list[str]:
+    """Prompts that may be added to ``current`` without breaking a TUSS rule."""
+    out = []
+    for p in PROMPTS:
+        if p not in FOREGROUND_REPEATABLE and p in current:
+            continue
+        if p == "sfx" and "sfxbg" in current or p == "sfxbg" and "sfx" in current:
+            continue
+        if p == "musicbg" and any(i in current for i in INSTRUMENTS):
+            continue
+        if p in INSTRUMENTS and "musicbg" in current:
+            continue
+        out.append(p)
+    return out
+
+
+def rule_violations(prompts: list[str]) -> list[str]:
+    """Human-readable TUSS rule breaks in ``prompts`` (empty when valid)."""
+    bad = []
+    if not 2 <= len(prompts) <= 4:
+        bad.append(f"{len(prompts)} prompts")
+    for p in set(prompts):
+        if p not in PROMPTS:
+            bad.append(f"unknown prompt {p}")
+        elif prompts.count(p) > 1 and p not in FOREGROUND_REPEATABLE:
+            bad.append(f"{p} repeated")
+    if "sfx" in prompts and "sfxbg" in prompts:
+        bad.append("sfx with sfxbg")
+    if "musicbg" in prompts and any(i in prompts for i in INSTRUMENTS):
+        bad.append("musicbg with an instrument")
+    return bad
+
+
+def sample_prompts(rng: np.random.Generator) -> list[str]:
+    """2-4 prompts drawn one at a time, uniformly among those the rules still allow."""
+    n = int(rng.integers(2, 5))
+    prompts: list[str] = []
+    while len(prompts) < n:
+        options = allowed_next(prompts)
+        prompts.append(options[int(rng.integers(len(options)))])
+    return prompts
+
+
+class _SongCache:
+    """Rendered stems of recent songs, per process (LRU)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.items: OrderedDict[tuple, dict[str, np.ndarray]] = OrderedDict()
+
+    def get(self, key, make):
+        if key in self.items:
+            self.items.move_to_end(key)
+            return self.items[key]
+        value = make()
+        self.items[key] = value
+        while len(self.items) > self.size:
+            self.items.popitem(last=False)
+        return value
+
+
+class MixtureSampler:
+    """Deterministic generator of Examples: ``example(i)`` depends only on (seed, i, settings).
+
+    ``tasks``: None for TUSS's random prompts, or a list of names from TASKS, one drawn per
+    example.  ``songs_reuse`` consecutive indices share one rendered song (different crops,
+    processing and partners), which keeps rendering cost low when indices are read in order.
+    """
+
+    def __init__(self, seed: int = 0, sample_rate: int = 48000, seconds: float = 4.0, channels: int = 2,
+                 tasks: list[str] | None = None, dropout: float = 0.25, songs_reuse: int = 8,
+                 song_cache: int = 12, stream: int = 0) -> None:
+        if tasks is not None:
+            unknown = [t for t in tasks if t not in TASKS]
+            if unknown or not tasks:
+                raise ValueError(f"unknown task(s) {unknown or tasks}; known: {', '.join(TASKS)}")
+        if channels not in (1, 2):
+            raise ValueError("channels must be 1 or 2")
+        self.seed = int(seed)
+        self.sample_rate = int(sample_rate)
+        self.seconds = float(seconds)
+        self.channels = int(channels)
+        self.tasks = list(tasks) if tasks else None
+        self.dropout = float(dropout)
+        self.songs_reuse = max(1, int(songs_reuse))
+        self.stream = int(stream)
+        self.length = int(round(self.seconds * self.sample_rate))
+        self._songs = _SongCache(song_cache)
+        self.melodic, self.drum_fonts = require()
+
+    # --- sources ----------------------------------------------------------------------
+    def song_stems(self, song: int) -> dict[str, np.ndarray]:
+        """The four stems (2, N) of song number ``song`` (cached; a pure function of seed, song)."""
+        return self._songs.get((self.seed, song), lambda: self._render_song(song))
+
+    def _render_song(self, song: int) -> dict[str, np.ndarray]:
+        rng = np.random.default_rng([self.seed, 0x50, song])
+        seconds = max(2 * self.seconds, 8.0)
+        s = midi.compose(rng, seconds)
+        total = s.seconds
+        stems = {role: np.zeros((2, int(round(total * self.sample_rate))), np.float32) for role in INSTRUMENTS}
+        for part in s.parts:
+            if part.role == "drums":
+                font = self.drum_fonts[int(rng.integers(len(self.drum_fonts)))]
+                bank, preset = font.kits[int(rng.integers(len(font.kits)))]
+            else:
+                fonts = [f for f in self.melodic if part.program in f.programs] or self.melodic
+                font = fonts[int(rng.integers(len(fonts)))]
+                bank, preset = 0, (part.program if part.program in font.programs else min(font.programs))
+            audio = render_part(part, s.seconds_per_beat, font.path, self.sample_rate, total, bank=bank,
+                                preset=preset)
+            level = augment.rms(audio)
+            if level > 1e-6:  # comping parts at random relative levels inside "other"
+                stems[part.role] += audio * (float(rng.uniform(0.5, 1.0)) * 0.1 / level)
+        return stems
+
+    def _crop(self, rng: np.random.Generator, stems: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        n = next(iter(stems.values())).shape[-1]
+        start = int(rng.integers(0, max(1, n - self.length)))
+        out = {}
+        for k, v in stems.items():
+            seg = v[:, start : start + self.length]
+            if seg.shape[-1] < self.length:
+                seg = np.pad(seg, ((0, 0), (0, self.length - seg.shape[-1])))
+            out[k] = seg
+        return out
+
+    def _speech(self, rng: np.random.Generator) -> np.ndarray:
+        audio, rate = speech.random_speech(rng, self.seconds)
+        if rate != self.sample_rate:
+            audio = soxr.resample(audio, rate, self.sample_rate)
+        out = np.zeros(self.length, np.float32)
+        audio = audio[: self.length]
+        start = int(rng.integers(0, self.length - len(audio) + 1))
+        out[start : start + len(audio)] = audio
+        return out[None]
+
+    # --- examples ---------------------------------------------------------------------
+    def task_for(self, rng: np.random.Generator) -> str:
+        if self.tasks is None:
+            return "tuss"
+        return self.tasks[int(rng.integers(len(self.tasks)))]
+
+    def prompts_for(self, rng: np.random.Generator, task: str) -> list[str]:
+        if task == "tuss":
+            return sample_prompts(rng)
+        if task == "music4":
+            return ["drums", "bass", "other", "vocals"]
+        if task == "speech_music":
+            return ["speech", "musicbg"]
+        if task == "speech_sfx":
+            return ["speech", "sfx" if rng.random() < 0.5 else "sfxbg"]
+        return ["vocals", "musicbg"]  # karaoke
+
+    def example(self, index: int) -> Example:
+        """Example number ``index`` (>= 0): bit-identical for the same sampler settings."""
+        if index < 0:
+            raise ValueError("index must be >= 0")
+        rng = np.random.default_rng([self.seed, self.stream, int(index)])
+        task = self.task_for(rng)
+        prompts = self.prompts_for(rng, task)
+        active = [True] * len(prompts)
+        if task == "tuss" and self.dropout > 0:
+            active = [bool(rng.random() >= self.dropout) for _ in prompts]
+            if not any(active):
+                active[int(rng.integers(len(prompts)))] = True
+        needs_song = any(p in INSTRUMENTS or p == "musicbg" for p, a in zip(prompts, active, strict=True) if a)
+        stems = None
+        if needs_song:
+            song = int(index) // self.songs_reuse
+            stems = self._crop(rng, self.song_stems(song))
+        targets = np.zeros((len(prompts), self.channels, self.length), np.float32)
+        for i, (p, a) in enumerate(zip(prompts, active, strict=True)):
+            src_rng = np.random.default_rng([self.seed, self.stream, int(index), 1 + i])
+            if not a:
+                continue
+            if p == "speech":
+                src = self._speech(src_rng)
+            elif p == "sfx":
+                src = sfx.sfx(src_rng, self.sample_rate, self.seconds)[None]
+            elif p == "sfxbg":
+                src = sfx.sfxbg(src_rng, self.sample_rate, self.seconds)[None]
+                if self.channels == 2:  # beds are wide: the other channel is the bed shifted in time
+                    shift = int(src_rng.integers(self.length // 4, 3 * self.length // 4))
+                    src = np.concatenate([src, np.roll(src, shift, axis=-1)])
+            elif p == "musicbg":
+                roles = ["drums", "bass", "other"] if task == "karaoke" else self._musicbg_roles(src_rng)
+                src = sum(stems[r] * float(src_rng.uniform(0.5, 1.0)) for r in roles)
+            else:
+                src = stems[p]
+            low, high = (-20.0, 0.0) if p in BACKGROUND else (-10.0, 0.0)
+            targets[i] = augment.process(src_rng, src, self.sample_rate, self.channels,
+                                         float(src_rng.uniform(low, high)))
+        mixture = targets.sum(axis=0)
+        peak = float(np.max(np.abs(mixture))) if mixture.size else 0.0
+        if peak > 0.98:
+            targets *= np.float32(0.98 / peak)
+            mixture = targets.sum(axis=0)
+        return Example(mixture=mixture, prompts=prompts, targets=targets, sample_rate=self.sample_rate, task=task)
+
+    @staticmethod
+    def _musicbg_roles(rng: np.random.Generator) -> list[str]:
+        roles = [r for r in INSTRUMENTS if rng.random() < 0.8]
+        return roles or ["other"]
+
+
+def heldout_set(task: str, n: int = 16, seed: int = 1234, sample_rate: int = 48000, seconds: float = 6.0,
+                channels: int = 2) -> list[Example]:
+    """``n`` fixed evaluation examples for ``task`` (a name from TASKS), no prompt dropout.
+
+    They come from a stream of their own (stream 1 + task number), so no training sampler with
+    the default stream 0 ever draws the same random numbers.
+    """
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}; known: {', '.join(TASKS)}")
+    sampler = MixtureSampler(seed=seed, sample_rate=sample_rate, seconds=seconds, channels=channels, tasks=[task],
+                             dropout=0.0, songs_reuse=1, song_cache=2, stream=1 + TASKS.index(task))
+    return [sampler.example(i) for i in range(n)]

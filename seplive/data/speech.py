@@ -1,0 +1,174 @@
+"""Speech from espeak-ng: in-process through the ``espeakng-loader`` wheel, or the command.
+
+The wheel bundles the library and its data and is driven through ctypes (about 1,000x real
+time, no subprocess); the Debian ``espeak-ng`` command is the fallback.  Both are bounded: the
+in-process callback aborts synthesis past a sample cap, the command runs under a time and byte
+cap.  Sentences come from the docstrings of standard-library modules, so no text is downloaded.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import importlib
+import inspect
+import re
+import shutil
+import threading
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from .render import RenderError, run_capped
+
+ESPEAK_RATE = 22050
+#: languages with a Latin-script lexicon good enough to read English-ish docstrings aloud,
+#: plus a few others for accents; all ship in espeak-ng's data
+LANGUAGES = (
+    "en", "en-us", "en-gb-scotland", "en-gb-x-rp", "en-029", "de", "fr", "es", "es-419", "it", "pt", "pt-br",
+    "nl", "sv", "da", "nb", "fi", "pl", "cs", "sk", "hu", "ro", "hr", "sl", "et", "lv", "lt", "tr", "id",
+    "ms", "sw", "af", "eo", "ca", "eu", "ga", "cy", "is", "la", "vi", "el", "ru", "hi", "ja",
+)
+#: voice variants of espeak-ng's data (voices/!v) used for speakers
+VARIANTS = (
+    "", "f1", "f2", "f3", "f4", "f5", "m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8", "Alicia", "Andrea",
+    "Annie", "aunty", "belinda", "benjamin", "boris", "caleb", "david", "ed", "edward", "grandma",
+    "grandpa", "iven", "john", "linda", "max", "michel", "norbert", "paul", "quincy", "rob", "robert",
+    "steph", "travis", "victor", "zac", "Hugo", "Lee", "Mario", "anika", "whisperf", "croak",
+)
+_STDLIB_MODULES = (
+    "abc", "argparse", "ast", "asyncio", "base64", "bisect", "calendar", "collections", "colorsys",
+    "contextlib", "copy", "csv", "dataclasses", "datetime", "decimal", "difflib", "email", "enum",
+    "fractions", "functools", "gettext", "glob", "gzip", "hashlib", "heapq", "hmac", "html", "http",
+    "imaplib", "inspect", "ipaddress", "json", "locale", "logging", "mailbox", "mimetypes", "numbers",
+    "operator", "optparse", "os", "pathlib", "pickle", "pprint", "queue", "random", "re", "sched",
+    "secrets", "shelve", "shlex", "shutil", "smtplib", "socket", "sqlite3", "statistics", "string",
+    "subprocess", "tarfile", "tempfile", "textwrap", "threading", "timeit", "tokenize",
+    "typing", "unittest", "urllib", "uuid", "warnings", "wave", "weakref", "xml", "zipfile",
+)
+MAX_CHARS = 400  # longest text ever handed to a synthesiser
+
+
+@lru_cache(maxsize=1)
+def sentences() -> tuple[str, ...]:
+    """Sentences from stdlib docstrings, cleaned and sorted (stable for one Python version)."""
+    found: set[str] = set()
+    for name in _STDLIB_MODULES:
+        try:
+            mod = importlib.import_module(name)
+        except Exception:
+            continue
+        docs = [inspect.getdoc(mod) or ""]
+        for attr in sorted(vars(mod))[:200]:
+            obj = getattr(mod, attr, None)
+            if (inspect.isfunction(obj) or inspect.isclass(obj)) and not attr.startswith("_"):
+                docs.append(inspect.getdoc(obj) or "")
+        for doc in docs:
+            text = re.sub(r"\s+", " ", doc)
+            for s in re.split(r"(?<=[.!?])\s+", text):
+                s = s.strip()
+                if not 25 <= len(s) <= 180 or not s[0].isupper() or not s.endswith((".", "!", "?")):
+                    continue
+                if re.search(r"[^A-Za-z0-9 ,.;:'!?()-]", s) or sum(c.isalpha() for c in s) < 0.75 * len(s):
+                    continue
+                found.add(s)
+    if not found:
+        found.add("The quick brown fox jumps over the lazy dog.")
+    return tuple(sorted(found))
+
+
+_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p)
+
+
+class _InProcess:
+    """espeak-ng loaded from the wheel; one per process, calls serialised by a lock."""
+
+    def __init__(self) -> None:
+        import espeakng_loader
+
+        self.data = espeakng_loader.get_data_path()
+        self.lib = ctypes.CDLL(espeakng_loader.get_library_path())
+        self.lib.espeak_Initialize.restype = ctypes.c_int
+        self.lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
+        rate = self.lib.espeak_Initialize(2, 0, str(Path(self.data).parent).encode(), 0)  # SYNCHRONOUS
+        if rate <= 0:
+            raise RenderError("espeak-ng did not initialise")
+        self.rate = rate
+        self.lock = threading.Lock()
+        self._chunks: list[np.ndarray] = []
+        self._count = 0
+        self._cap = 0
+        self._cb = _CALLBACK(self._on_audio)
+        self.lib.espeak_SetSynthCallback(self._cb)
+        self.lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
+        self.lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
+        self.lib.espeak_Synth.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int,
+                                          ctypes.c_uint, ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p]
+
+    def _on_audio(self, wav, n, events) -> int:
+        if n > 0 and wav:
+            self._chunks.append(np.ctypeslib.as_array(wav, shape=(n,)).copy())
+            self._count += n
+        return 1 if self._count >= self._cap else 0  # 1 aborts the synthesis
+
+    def say(self, text: str, voice: str, rate_wpm: int, pitch: int, prange: int, max_seconds: float) -> np.ndarray:
+        with self.lock:
+            if self.lib.espeak_SetVoiceByName(voice.encode()) != 0:
+                raise RenderError(f"espeak-ng has no voice {voice!r}")
+            self.lib.espeak_SetParameter(1, int(rate_wpm), 0)
+            self.lib.espeak_SetParameter(3, int(np.clip(pitch, 0, 99)), 0)
+            self.lib.espeak_SetParameter(4, int(np.clip(prange, 1, 99)), 0)  # range 0 crashes it
+            self._chunks, self._count = [], 0
+            self._cap = int(max_seconds * self.rate)
+            data = text[:MAX_CHARS].encode()
+            self.lib.espeak_Synth(data, len(data) + 1, 0, 1, 0, 1, None, None)  # CHARS_UTF8
+            out = np.concatenate(self._chunks) if self._chunks else np.zeros(0, np.int16)
+            self._chunks = []
+        return out[: self._cap].astype(np.float32) / 32768.0
+
+
+@lru_cache(maxsize=1)
+def _engine() -> _InProcess | None:
+    try:
+        return _InProcess()
+    except (ImportError, OSError, RenderError):
+        return None
+
+
+def backend() -> str:
+    """'wheel' (in-process), 'command' (espeak-ng binary) or 'none'."""
+    if _engine() is not None:
+        return "wheel"
+    return "command" if shutil.which("espeak-ng") else "none"
+
+
+def say(text: str, voice: str = "en", rate_wpm: int = 170, pitch: int = 50, prange: int = 50,
+        max_seconds: float = 20.0) -> tuple[np.ndarray, int]:
+    """Speak ``text``; returns (mono float32, rate).  Bounded to ``max_seconds`` of audio."""
+    eng = _engine()
+    if eng is not None:
+        return eng.say(text, voice, rate_wpm, pitch, prange, max_seconds), eng.rate
+    exe = shutil.which("espeak-ng")
+    if exe is None:
+        raise RenderError("no espeak-ng: pip install espeakng-loader, or apt-get install espeak-ng")
+    wav = run_capped([exe, "--stdout", "-v", voice, "-s", str(int(rate_wpm)), "-p", str(int(pitch)),
+                      "--stdin"], timeout=10.0 + max_seconds, max_bytes=int(max_seconds * ESPEAK_RATE * 2) + 4096,
+                     stdin=text[:MAX_CHARS].encode())
+    import io
+
+    import soundfile as sf
+
+    audio, rate = sf.read(io.BytesIO(wav), dtype="float32")
+    return audio[: int(max_seconds * rate)], rate
+
+
+def random_speech(rng: np.random.Generator, seconds: float) -> tuple[np.ndarray, int]:
+    """A random speaker reading random sentences for up to about ``seconds`` (mono, rate)."""
+    corpus = sentences()
+    lang = LANGUAGES[int(rng.integers(len(LANGUAGES)))] if rng.random() < 0.6 else "en"
+    variant = VARIANTS[int(rng.integers(len(VARIANTS)))]
+    voice = f"{lang}+{variant}" if variant else lang
+    n = int(rng.integers(1, 4))
+    text = " ".join(corpus[int(i)] for i in rng.integers(0, len(corpus), size=n))
+    return say(text, voice, rate_wpm=int(rng.integers(120, 230)), pitch=int(rng.integers(20, 80)),
+               prange=int(rng.integers(20, 90)), max_seconds=seconds)

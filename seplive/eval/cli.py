@@ -1,0 +1,145 @@
+"""``seplive eval``: SI-SDR / SDR improvement per prompt, offline and through the engine.
+
+Examples::
+
+    seplive eval --checkpoint runs/smoke/model.pt --json eval.json
+    seplive eval --model tuss --model-opt tuss.checkpoint=model.pth --tasks speech_sfx --n 8
+    seplive eval --model center --stems ~/musdb-like-folder --max-seconds 30
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+__all__ = ["add_arguments", "main", "TASKS"]
+
+TASKS = ("music4", "speech_music", "speech_sfx", "karaoke")
+BASELINES = ("mixture", "center", "hpss")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    s = p.add_argument_group("what to score")
+    s.add_argument("--model", action="append", default=[], metavar="NAME", help="a hosted plugin (repeatable; see 'seplive models')")
+    s.add_argument("--model-opt", action="append", default=[], metavar="NAME.KEY=VALUE", help="option for plugin NAME (repeatable)")
+    s.add_argument("--checkpoint", action="append", default=[], metavar="CKPT", help="a checkpoint from 'seplive train' (repeatable)")
+    s.add_argument("--baselines", default=",".join(BASELINES), help="comma list of mixture, center, hpss, or 'none' (default: all)")
+    d = p.add_argument_group("data")
+    d.add_argument("--tasks", help=f"held-out tasks, comma list of {', '.join(TASKS)} (default: all, or none with --stems)")
+    d.add_argument("--n", type=int, default=4, help="examples per task (default 4)")
+    d.add_argument("--seed", type=int, default=1234, help="held-out seed (default 1234)")
+    d.add_argument("--seconds", type=float, default=6.0, help="held-out example length (default 6)")
+    d.add_argument("--rate", type=int, help="held-out sample rate (default: the first checkpoint's, else 48000)")
+    d.add_argument("--channels", type=int, default=2, help="held-out channels (default 2)")
+    d.add_argument("--stems", metavar="DIR", help="also score a folder of songs with stems (MUSDB18-HQ layout or one folder per song)")
+    d.add_argument("--max-seconds", type=float, help="score only the first SECONDS of each --stems song")
+    w = p.add_argument_group("engine windowing (milliseconds, at each model's rate)")
+    w.add_argument("--hop", type=float, metavar="MS", help="hop (default: each plugin's)")
+    w.add_argument("--context", type=float, metavar="MS", help="context of windowed models (default: each plugin's)")
+    w.add_argument("--lookahead", type=float, metavar="MS", help="lookahead of windowed models (default: each plugin's)")
+    w.add_argument("--modes", default="offline,engine", help="offline, engine or both (default)")
+    w.add_argument("--device", default="cpu", help="compute device for neural models")
+    o = p.add_argument_group("output")
+    o.add_argument("--json", metavar="OUT", help="write the full report as JSON")
+    o.add_argument("--markdown", metavar="OUT", help="write the tables to a file (always printed unless -q)")
+    o.add_argument("-q", "--quiet", action="store_true")
+
+
+def _literal(value: str) -> Any:
+    from ..cli import _literal as lit
+
+    return lit(value)
+
+
+def _systems(args: argparse.Namespace) -> list[Any]:
+    from ..models import registry
+    from .plugin import plugin_for_checkpoint
+    from .runner import System
+
+    opts: dict[str, dict[str, Any]] = {}
+    for item in args.model_opt:
+        key, sep, value = item.partition("=")
+        name, dot, k = key.partition(".")
+        if not sep or not dot or not k:
+            raise ValueError(f"--model-opt must look like NAME.KEY=VALUE, got {item!r}")
+        opts.setdefault(name.strip(), {})[k.strip()] = _literal(value.strip())
+    systems = []
+    base = [] if args.baselines.strip().lower() == "none" else [b.strip() for b in args.baselines.split(",") if b.strip()]
+    for b in base:
+        if b not in BASELINES:
+            raise ValueError(f"--baselines: unknown '{b}'; choose from {', '.join(BASELINES)} or none")
+    if "mixture" in base:
+        systems.append(System("mixture"))
+    names = [b for b in base if b != "mixture"] + [m for m in args.model if m not in base]
+    for name in names:
+        o = dict(opts.get(name, {}))
+        if args.device != "cpu" and name not in ("center", "hpss"):
+            o.setdefault("device", args.device)
+        systems.append(System(name, registry.create(name, **o)))
+    for ckpt in args.checkpoint:
+        o = {"device": args.device}
+        label = f"{Path(ckpt).parent.name}/{Path(ckpt).stem}" if Path(ckpt).parent.name else Path(ckpt).stem
+        systems.append(System(label, plugin_for_checkpoint(ckpt, **o)))
+    unused = set(opts) - set(names)
+    if unused:
+        raise ValueError(f"--model-opt for {', '.join(sorted(unused))}, which is not evaluated (add --model)")
+    if len(systems) == 0:
+        raise ValueError("nothing to score: give --model, --checkpoint or --baselines")
+    return systems
+
+
+def _sets(args: argparse.Namespace, rate: int) -> list[tuple[str, list[Any]]]:
+    sets: list[tuple[str, list[Any]]] = []
+    tasks = [t.strip() for t in args.tasks.split(",") if t.strip()] if args.tasks else ([] if args.stems else list(TASKS))
+    for t in tasks:
+        if t not in TASKS:
+            raise ValueError(f"--tasks: unknown task '{t}'; choose from {', '.join(TASKS)}")
+    if args.n <= 0 or args.seconds <= 0:
+        raise ValueError("--n and --seconds must be positive")
+    if tasks:
+        try:
+            from ..data import heldout_set
+        except ImportError as exc:
+            raise ValueError(f"the held-out sets need the data generator (seplive.data): {exc}") from None
+        for t in tasks:
+            sets.append((t, heldout_set(t, n=args.n, seed=args.seed, sample_rate=rate, seconds=args.seconds,
+                                        channels=args.channels)))  # fmt: skip
+    if args.stems:
+        from .stems import stems_examples
+
+        sets.append((f"stems:{Path(args.stems).name}", stems_examples(args.stems, args.max_seconds)))
+    return sets
+
+
+def main(args: argparse.Namespace) -> int:
+    from .report import markdown
+    from .runner import EngineSettings, evaluate
+
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    if not modes or any(m not in ("offline", "engine") for m in modes):
+        raise ValueError(f"--modes must be offline, engine or both, got {args.modes!r}")
+    systems = _systems(args)
+    rate = args.rate
+    if rate is None:
+        ckpt = next((s.plugin for s in systems if s.plugin is not None and s.plugin.name == "checkpoint"), None)
+        rate = int(ckpt.sample_rate) if ckpt is not None else 48000
+    sets = _sets(args, rate)
+    settings = EngineSettings(hop_ms=args.hop, context_ms=args.context, lookahead_ms=args.lookahead, device=args.device)
+    say = None if args.quiet else (lambda s: print(f"seplive eval: {s}", file=sys.stderr, flush=True))
+    report = evaluate(systems, sets, settings, modes, progress=say)
+    report["settings"] = {
+        "tasks": [t for t, _ in sets], "n": args.n, "seed": args.seed, "seconds": args.seconds, "rate": rate,
+        "channels": args.channels, "hop_ms": args.hop, "context_ms": args.context, "lookahead_ms": args.lookahead,
+        "systems": [s.name for s in systems], "modes": modes,
+    }  # fmt: skip
+    text = markdown(report)
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=1) + "\n")
+    if args.markdown:
+        Path(args.markdown).write_text(text)
+    if not args.quiet:
+        print(text)
+    return 0

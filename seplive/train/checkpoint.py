@@ -1,0 +1,102 @@
+"""Checkpoints: small shipped weights + a JSON sidecar, training state kept apart.
+
+``<name>.pt``         the model's ``state_dict`` (``torch.save``; loads with
+                      ``torch.load(weights_only=True)``)
+``<name>.json``       sidecar: ``{"architecture", "config", "data", "step", "metrics",
+                      "seplive_version"}`` where ``config`` is the whole training config
+``<name>.resume.pt``  optimizer, scheduler, step and RNG states (also plain tensors and
+                      containers, ``weights_only``-loadable): only for ``--resume``
+
+Files are written to a temporary name and renamed, so a crash mid-save never leaves a
+truncated checkpoint behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .. import __version__
+from .architectures import build
+
+__all__ = ["CheckpointError", "save_weights", "save_resume", "load_resume", "load_model", "read_sidecar", "sidecar_path"]
+
+
+class CheckpointError(ValueError):
+    """A checkpoint or its sidecar is missing or unreadable (one line)."""
+
+
+def sidecar_path(weights: str | Path) -> Path:
+    return Path(weights).with_suffix(".json")
+
+
+def _atomic_save(obj: Any, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.partial")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def save_weights(path: str | Path, model: nn.Module, sidecar: dict[str, Any]) -> Path:
+    """Write ``model``'s state_dict (on the CPU) and its sidecar; returns the weights path."""
+    path = Path(path)
+    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    _atomic_save(state, path)
+    side = {**sidecar, "seplive_version": __version__}
+    tmp = sidecar_path(path).with_name(f".{sidecar_path(path).name}.partial")
+    tmp.write_text(json.dumps(side, indent=2) + "\n")
+    os.replace(tmp, sidecar_path(path))
+    return path
+
+
+def save_resume(path: str | Path, state: dict[str, Any]) -> None:
+    _atomic_save(state, Path(path))
+
+
+def load_resume(path: str | Path) -> dict[str, Any]:
+    try:
+        return torch.load(Path(path), map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise CheckpointError(f"no resume state at {path} (train without --resume first)") from None
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure is one line
+        raise CheckpointError(f"cannot read resume state {path}: {exc}") from None
+
+
+def read_sidecar(weights: str | Path) -> dict[str, Any]:
+    side = sidecar_path(weights)
+    try:
+        meta = json.loads(side.read_text())
+    except FileNotFoundError:
+        raise CheckpointError(f"checkpoint {weights} has no sidecar {side} (it says which architecture to build)") from None
+    except (OSError, ValueError) as exc:
+        raise CheckpointError(f"cannot read sidecar {side}: {exc}") from None
+    for key in ("architecture", "config", "data"):
+        if key not in meta:
+            raise CheckpointError(f"sidecar {side} lacks '{key}'")
+    return meta
+
+
+def load_model(weights: str | Path, device: str = "cpu") -> tuple[nn.Module, dict[str, Any]]:
+    """Build the sidecar's architecture and load the weights into it (eval mode)."""
+    meta = read_sidecar(weights)
+    data = meta["data"]
+    options = meta["config"].get("model", {}).get("options", {})
+    model = build(meta["architecture"], options, sample_rate=data["sample_rate"], channels=data["channels"])
+    try:
+        state = torch.load(Path(weights), map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise CheckpointError(f"checkpoint not found: {weights}") from None
+    except Exception as exc:  # noqa: BLE001
+        raise CheckpointError(f"cannot read checkpoint {weights}: {exc}") from None
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{weights} is not a state_dict")
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()
+        raise CheckpointError(f"{weights} does not fit its sidecar's model: {' '.join(first[:3])}") from None
+    return model.to(device).eval(), meta

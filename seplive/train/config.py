@@ -1,0 +1,207 @@
+"""Training configuration: a TOML file of data, validated once, with one-line errors.
+
+Layout (every key optional except ``model.architecture``)::
+
+    [model]
+    architecture = "lasaft"          # see seplive.train.architectures
+    [model.options]                   # passed to the architecture's builder
+    preset = "tiny"
+
+    [data]                            # the synthetic generator (seplive.data.MixtureSampler)
+    seed = 0
+    sample_rate = 16000
+    seconds = 1.0
+    channels = 2
+    tasks = ["music4", "speech_sfx"]  # omit for all
+    batch_size = 4                    # per process (GPU); the global batch is x world size
+    num_workers = 0                   # DataLoader worker processes generating examples
+    fixed_batch = false               # true: every step sees batch 0 (overfit check)
+
+    [optim]
+    lr = 1e-3
+    weight_decay = 1e-2
+    betas = [0.9, 0.999]
+    warmup_steps = 100                # linear warm-up from 0
+    schedule = "cosine"               # or "constant" after the warm-up
+    min_lr_ratio = 0.1                # cosine floor, as a fraction of lr
+    grad_clip = 5.0                   # max global grad norm (0 = off)
+
+    [loss]
+    snr_max_db = 30.0
+    inactive_db = -60.0
+    pit = true
+
+    [train]
+    steps = 1000
+    checkpoint_every = 500
+    log_every = 10
+    device = "auto"                   # cuda when available
+    seed = 0
+    name = "model"                    # <out>/<name>.pt, .json, .resume.pt
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import asdict, dataclass, field, fields
+from difflib import get_close_matches
+from pathlib import Path
+from typing import Any
+
+__all__ = ["ConfigError", "TrainConfig", "load_config", "config_from_dict"]
+
+
+class ConfigError(ValueError):
+    """A bad configuration file; the message is one line naming the key."""
+
+
+@dataclass
+class ModelSection:
+    architecture: str = ""
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class DataSection:
+    seed: int = 0
+    sample_rate: int = 48000
+    seconds: float = 4.0
+    channels: int = 2
+    tasks: list[str] | None = None
+    batch_size: int = 4
+    num_workers: int = 0
+    fixed_batch: bool = False
+
+
+@dataclass
+class OptimSection:
+    lr: float = 1e-3
+    weight_decay: float = 1e-2
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    warmup_steps: int = 100
+    schedule: str = "cosine"
+    min_lr_ratio: float = 0.1
+    grad_clip: float = 5.0
+
+
+@dataclass
+class LossSection:
+    snr_max_db: float = 30.0
+    inactive_db: float = -60.0
+    pit: bool = True
+
+
+@dataclass
+class TrainSection:
+    steps: int = 1000
+    checkpoint_every: int = 500
+    log_every: int = 10
+    device: str = "auto"
+    seed: int = 0
+    name: str = "model"
+
+
+@dataclass
+class TrainConfig:
+    model: ModelSection = field(default_factory=ModelSection)
+    data: DataSection = field(default_factory=DataSection)
+    optim: OptimSection = field(default_factory=OptimSection)
+    loss: LossSection = field(default_factory=LossSection)
+    train: TrainSection = field(default_factory=TrainSection)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+_SECTIONS = {f.name: f.default_factory for f in fields(TrainConfig)}  # type: ignore[misc]
+
+
+def _unknown(key: str, known: list[str], where: str) -> ConfigError:
+    near = get_close_matches(key, known, n=1)
+    hint = f" (did you mean '{near[0]}'?)" if near else f"; valid: {', '.join(known)}"
+    return ConfigError(f"unknown config key '{where}{key}'{hint}")
+
+
+def _coerce(value: Any, default: Any, typ: str, where: str) -> Any:
+    """Check ``value`` against the field's annotated type (TOML gives int/float/str/list/bool)."""
+    t = typ.replace(" ", "")
+    if t == "bool":
+        ok = isinstance(value, bool)
+    elif t == "int":
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif t == "float":
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        value = float(value) if ok else value
+    elif t == "str":
+        ok = isinstance(value, str)
+    elif t.startswith("list[float]"):
+        ok = isinstance(value, list) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+        value = [float(v) for v in value] if ok else value
+    elif t.startswith("list[str]"):
+        ok = (isinstance(value, list) and all(isinstance(v, str) for v in value)) or (value is None and "None" in t)
+    elif t.startswith("dict"):
+        ok = isinstance(value, dict)
+    else:
+        ok = True
+    if not ok:
+        raise ConfigError(f"config key '{where}' must be {t.replace('|None', '')}, got {value!r}")
+    return value
+
+
+def config_from_dict(raw: dict[str, Any]) -> TrainConfig:
+    """Validate a parsed TOML mapping into a :class:`TrainConfig`."""
+    cfg = TrainConfig()
+    for section, body in raw.items():
+        if section not in _SECTIONS:
+            raise _unknown(section, list(_SECTIONS), "")
+        if not isinstance(body, dict):
+            raise ConfigError(f"config key '{section}' must be a table ([{section}])")
+        target = getattr(cfg, section)
+        known = {f.name: f for f in fields(target)}
+        for key, value in body.items():
+            if key not in known:
+                raise _unknown(key, list(known), f"{section}.")
+            setattr(target, key, _coerce(value, getattr(target, key), str(known[key].type), f"{section}.{key}"))
+    _check(cfg)
+    return cfg
+
+
+def _check(cfg: TrainConfig) -> None:
+    def positive(where: str, v: float) -> None:
+        if not v > 0:
+            raise ConfigError(f"config key '{where}' must be > 0, got {v}")
+
+    if not cfg.model.architecture:
+        raise ConfigError("config key 'model.architecture' is missing (e.g. architecture = \"lasaft\")")
+    positive("data.sample_rate", cfg.data.sample_rate)
+    positive("data.seconds", cfg.data.seconds)
+    positive("data.channels", cfg.data.channels)
+    positive("data.batch_size", cfg.data.batch_size)
+    positive("optim.lr", cfg.optim.lr)
+    positive("train.steps", cfg.train.steps)
+    positive("train.checkpoint_every", cfg.train.checkpoint_every)
+    positive("train.log_every", cfg.train.log_every)
+    if cfg.data.num_workers < 0:
+        raise ConfigError(f"config key 'data.num_workers' must be >= 0, got {cfg.data.num_workers}")
+    if cfg.optim.warmup_steps < 0 or cfg.optim.grad_clip < 0:
+        raise ConfigError("config keys 'optim.warmup_steps' and 'optim.grad_clip' must be >= 0")
+    if cfg.optim.schedule not in ("cosine", "constant"):
+        raise ConfigError(f"config key 'optim.schedule' must be 'cosine' or 'constant', got {cfg.optim.schedule!r}")
+    if len(cfg.optim.betas) != 2:
+        raise ConfigError(f"config key 'optim.betas' must be two numbers, got {cfg.optim.betas}")
+    if "/" in cfg.train.name or not cfg.train.name:
+        raise ConfigError(f"config key 'train.name' must be a plain file name, got {cfg.train.name!r}")
+
+
+def load_config(path: str | Path) -> TrainConfig:
+    """Read and validate a TOML training config (errors: :class:`ConfigError`, one line)."""
+    p = Path(path)
+    try:
+        raw = tomllib.loads(p.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {p}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config {p}: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{p} is not valid TOML: {exc}") from None
+    return config_from_dict(raw)

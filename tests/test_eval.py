@@ -1,0 +1,117 @@
+"""seplive eval: metrics, silent references, offline vs engine, the real CLI end to end."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from toy_mixtures import ToySource
+
+from seplive.eval.metrics import best_assignment, score_stem
+from seplive.eval.plugin import plugin_for_checkpoint
+from seplive.eval.report import markdown
+from seplive.eval.runner import EngineSettings, System, evaluate
+from seplive.models import registry
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread(one_torch_thread):
+    """Small tensors (see conftest)."""
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    """A tiny LaSAFT trained for 2 steps at 24 kHz (weights + sidecar, as 'seplive train' writes)."""
+    from seplive.train.config import config_from_dict
+    from seplive.train.trainer import train
+
+    out = tmp_path_factory.mktemp("ckpt")
+    cfg = config_from_dict({"model": {"architecture": "lasaft", "options": {"preset": "tiny"}},
+                            "data": {"sample_rate": 24000, "seconds": 0.5, "batch_size": 2},
+                            "train": {"steps": 2, "checkpoint_every": 2}})
+    train(cfg, out, source=ToySource(24000, 0.5), echo=lambda s: None)
+    return out / "model.pt"
+
+
+def test_score_stem_improvement_and_silent_reference():
+    rng = np.random.default_rng(0)
+    s, n = rng.standard_normal((2, 8000)), rng.standard_normal((2, 8000))
+    mix = s + n
+    as_mix = score_stem(mix, s, mix)
+    assert as_mix["si_sdr_i"] == pytest.approx(0.0, abs=1e-9) and as_mix["si_sdr"] == pytest.approx(0.0, abs=0.2)
+    better = score_stem(s + 0.1 * n, s, mix)
+    assert better["si_sdr"] == pytest.approx(20.0, abs=0.5) and better["si_sdr_i"] > 19
+    assert better["sdr_i"] > 15
+    assert score_stem(mix, np.zeros_like(s), mix) is None
+    order = best_assignment(["speech", "speech", "drums"], np.stack([n, s, mix]), np.stack([s, n, mix]))
+    assert order == [1, 0, 2]
+
+
+def test_offline_and_engine_side_by_side_with_silent_references_counted(checkpoint):
+    src = ToySource(24000, 0.5, seed=9)
+    examples = [src.example(i) for i in range(3)]
+    n_silent = sum(p == "other" for e in examples for p in e.prompts)
+    systems = [System("mixture"), System("hpss", registry.create("hpss")),
+               System("tiny", plugin_for_checkpoint(checkpoint, context_ms=100))]
+    rep = evaluate(systems, [("toy", examples)], EngineSettings(hop_ms=40))
+    res = rep["results"]["toy"]
+    assert set(res) == {"mixture", "hpss", "tiny"}
+    assert set(res["tiny"]) == {"offline", "engine"} and set(res["mixture"]) == {"offline"}
+    for mode in ("offline", "engine"):
+        drums = res["tiny"][mode]["drums"]
+        assert drums["n"] == sum(e.prompts.count("drums") for e in examples) and np.isfinite(drums["si_sdr_i"])
+        if n_silent:
+            assert res["tiny"][mode]["other"]["silent"] == n_silent and res["tiny"][mode]["other"]["n"] == 0
+    # a causal DSP plugin: its offline result is its engine run
+    assert res["hpss"]["offline"]["drums"] == res["hpss"]["engine"]["drums"]
+    assert "hpss" in rep["runs"] and rep["runs"]["tiny"]["engine"]["latency_ms"] > 0
+    text = markdown(rep)
+    assert "| tiny | engine |" in text and "| mixture (SI-SDR / SDR) | offline |" in text
+
+
+def _eval(*args):
+    return subprocess.run([sys.executable, "-m", "seplive", "eval", *map(str, args)], capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_cli_center_on_the_heldout_set(tmp_path):
+    r = _eval("--model", "center", "--tasks", "karaoke", "--n", "1", "--seconds", "1", "--rate", "24000",
+              "--json", tmp_path / "e.json", "--markdown", tmp_path / "e.md", "-q")
+    assert r.returncode == 0, r.stderr
+    rep = json.loads((tmp_path / "e.json").read_text())
+    k = rep["results"]["karaoke"]
+    assert list(k) == ["mixture", "center"]  # hpss knows neither karaoke prompt: no row
+    assert k["center"]["offline"]["vocals"]["n"] == 1 and k["center"]["offline"] == k["center"]["engine"]
+    assert k["mixture"]["offline"]["vocals"]["si_sdr_i"] == pytest.approx(0.0, abs=1e-9)
+    assert rep["settings"]["tasks"] == ["karaoke"] and rep["settings"]["rate"] == 24000
+    md = (tmp_path / "e.md").read_text()
+    assert "### karaoke" in md and "| center | engine |" in md
+
+
+def test_cli_checkpoint_offline_and_engine(tmp_path, checkpoint):
+    r = _eval("--checkpoint", checkpoint, "--baselines", "mixture", "--tasks", "music4", "--n", "1",
+              "--seconds", "1", "--context", "100", "--hop", "250", "--json", tmp_path / "e.json")
+    assert r.returncode == 0, r.stderr
+    rep = json.loads((tmp_path / "e.json").read_text())
+    assert rep["settings"]["rate"] == 24000  # the checkpoint's rate
+    name = rep["settings"]["systems"][1]
+    res = rep["results"]["music4"][name]
+    assert set(res) == {"offline", "engine"} and set(res["engine"]) == {"drums", "bass", "other", "vocals"}
+    for mode in ("offline", "engine"):
+        assert all(s["n"] == 1 and np.isfinite(s["si_sdr"]) and np.isfinite(s["sdr_i"]) for s in res[mode].values())
+    assert rep["runs"][name]["engine"]["hop"] == 6016  # 250 ms at 24 kHz on the model's 128-sample grid
+    assert f"| {name} | engine |" in r.stdout
+
+
+def test_cli_bad_input_is_one_line(tmp_path, capsys):
+    from seplive.cli import main
+
+    assert main(["eval", "--model", "nosuch", "--tasks", "karaoke", "--n", "1"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "unknown model 'nosuch'" in err
+    assert main(["eval", "--checkpoint", str(tmp_path / "missing.pt")]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "sidecar" in err
+    assert main(["eval", "--baselines", "center", "--tasks", "karaok"]) == 2
+    assert "unknown task 'karaok'" in capsys.readouterr().err

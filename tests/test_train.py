@@ -1,0 +1,197 @@
+"""Training: overfitting, checkpoints, exact resume, the adapters, the CLI, DDP (CPU)."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+from toy_mixtures import ToySource
+
+from seplive.train.architectures import build
+from seplive.train.checkpoint import load_model
+from seplive.train.config import ConfigError, config_from_dict
+from seplive.train.data import BatchStream, collate
+from seplive.train.losses import separation_loss
+from seplive.train.trainer import train
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread(one_torch_thread):
+    """Small tensors; also makes the float results reproducible between runs."""
+
+
+def toy_config(**sections):
+    raw = {
+        "model": {"architecture": "lasaft", "options": {"preset": "tiny"}},
+        "data": {"sample_rate": 8000, "seconds": 0.5, "batch_size": 4},
+        "optim": {"lr": 3e-3, "warmup_steps": 2},
+        "train": {"steps": 6, "checkpoint_every": 3, "log_every": 100},
+    }
+    for name, body in sections.items():
+        raw[name] = {**raw.get(name, {}), **body}
+    return config_from_dict(raw)
+
+
+def quiet(_):
+    pass
+
+
+def test_overfits_a_fixed_batch(tmp_path):
+    cfg = toy_config(data={"fixed_batch": True}, optim={"warmup_steps": 0, "schedule": "constant"},
+                     train={"steps": 20, "checkpoint_every": 20})
+    hist = [loss for _, loss in train(cfg, tmp_path, source=ToySource(8000, 0.5), echo=quiet)["history"]]
+    assert all(map(torch.isfinite, torch.tensor(hist)))
+    assert sum(hist[-3:]) / 3 < hist[0] - 5.0, hist  # dB
+
+
+def test_checkpoint_and_sidecar_load_with_weights_only(tmp_path):
+    summary = train(toy_config(), tmp_path, source=ToySource(8000, 0.5), echo=quiet)
+    state = torch.load(tmp_path / "model.pt", weights_only=True)
+    assert all(isinstance(v, torch.Tensor) for v in state.values())
+    side = json.loads((tmp_path / "model.json").read_text())
+    assert side["architecture"] == "lasaft" and side["step"] == 6
+    assert side["data"]["sample_rate"] == 8000 and side["data"]["channels"] == 2 and side["seplive_version"]
+    assert side["metrics"]["loss"] == pytest.approx(summary["history"][-1][1])
+    resume = torch.load(tmp_path / "model.resume.pt", weights_only=True)
+    assert resume["step"] == 6 and "optimizer" in resume
+    # the shipped weights are the model alone: far smaller than model + optimizer state
+    assert (tmp_path / "model.pt").stat().st_size < 0.6 * (tmp_path / "model.resume.pt").stat().st_size
+    model, meta = load_model(tmp_path / "model.pt")
+    assert not model.training and meta["step"] == 6
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, state[k]), k
+
+
+def test_resume_continues_exactly_like_an_uninterrupted_run(tmp_path):
+    src = ToySource(8000, 0.5, seed=3)
+    full = train(toy_config(), tmp_path / "a", source=src, echo=quiet)["history"]
+    part = train(toy_config(), tmp_path / "b", source=src, stop_at=3, echo=quiet)["history"]
+    rest = train(toy_config(), tmp_path / "b", resume=True, source=src, echo=quiet)["history"]
+    assert [s for s, _ in part] == [1, 2, 3] and [s for s, _ in rest] == [1, 2, 3, 4, 5, 6]
+    assert [v for _, v in rest[:3]] == [v for _, v in full[:3]]
+    assert [v for _, v in rest[3:]] == [v for _, v in full[3:]]  # bit-identical
+    wa = torch.load(tmp_path / "a" / "model.pt", weights_only=True)
+    wb = torch.load(tmp_path / "b" / "model.pt", weights_only=True)
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_lasaft_adapter_matches_the_network_separate():
+    torch.manual_seed(0)
+    model = build("lasaft", {"preset": "tiny"}, sample_rate=8000, channels=2).eval()
+    x = 0.1 * torch.randn(2, 2, 3000)
+    ids = torch.tensor([[5, 3, -1], [4, 0, 7]])
+    with torch.no_grad():
+        y = model(x, ids)
+        for b in range(2):
+            names = [model.prompts[i] for i in ids[b].tolist() if i >= 0]
+            ref = model.net.separate(x[b : b + 1], names)[:, 0]
+            torch.testing.assert_close(y[b, : len(names)], ref, atol=1e-5, rtol=1e-4)
+    assert torch.all(y[0, 2] == 0)  # padding slot
+
+
+def test_tuss_adapter_runs_each_item_with_its_own_prompts():
+    torch.manual_seed(0)
+    model = build("tuss", {"n_fft": 256, "emb_dim": 8, "ffn_dim": 8}, sample_rate=8000, channels=2).eval()
+    x = 0.1 * torch.randn(3, 2, 2048)
+    ids = torch.tensor([[0, 7, -1], [3, 4, 5], [0, 0, 1]])
+    with torch.no_grad():
+        y = model(x, ids)
+        for b in range(3):
+            keep = ids[b] >= 0
+            alone = model(x[b : b + 1], ids[b : b + 1, keep])[0]
+            torch.testing.assert_close(y[b, keep], alone, atol=1e-5, rtol=1e-4)
+    assert y.shape == (3, 3, 2, 2048) and torch.all(y[0, 2] == 0)
+
+
+def test_config_errors_name_the_key():
+    with pytest.raises(ConfigError, match=r"'data.batchsize' \(did you mean 'batch_size'\?\)"):
+        toy_config(data={"batchsize": 2})
+    with pytest.raises(ConfigError, match="'optim.lr' must be float"):
+        toy_config(optim={"lr": "fast"})
+    with pytest.raises(ConfigError, match="did you mean 'train'"):
+        config_from_dict({"model": {"architecture": "lasaft"}, "trian": {}})
+
+
+def _cli(*args, timeout=120, **kw):
+    return subprocess.run([sys.executable, "-m", "seplive", *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout, **kw)
+
+
+def test_cli_errors_are_one_line(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[model]\narchitecture = "lasaft"\n[data]\nsample_rte = 8000\n')
+    r = _cli("train", "--config", bad)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "did you mean 'sample_rate'" in r.stderr and "Traceback" not in r.stderr
+    bad.write_text('[model]\narchitecture = "lasaf"\n')
+    r = _cli("train", "--config", bad)
+    assert r.returncode == 2 and "did you mean 'lasaft'" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+SMOKE_SHORT = """
+[model]
+architecture = "lasaft"
+[model.options]
+preset = "tiny"
+[data]
+sample_rate = 24000
+seconds = 0.5
+batch_size = 2
+[optim]
+warmup_steps = 1
+[train]
+steps = 3
+checkpoint_every = 2
+log_every = 1
+"""
+
+
+def test_cli_trains_on_generated_data(tmp_path):
+    cfg = tmp_path / "smoke.toml"
+    cfg.write_text(SMOKE_SHORT)
+    r = _cli("train", "--config", cfg, "--out", tmp_path / "run")
+    assert r.returncode == 0, r.stderr
+    assert "step 3/3" in r.stderr
+    side = json.loads((tmp_path / "run" / "model.json").read_text())
+    assert side["step"] == 3 and side["data"]["world_size"] == 1
+    log = [json.loads(line) for line in (tmp_path / "run" / "train_log.jsonl").read_text().splitlines()]
+    assert [e["step"] for e in log] == [1, 2, 3]
+
+
+def test_torchrun_two_processes_shard_the_data_and_average_the_loss(tmp_path):
+    """DDP over gloo on the CPU: the first logged loss is the mean of both ranks' losses on
+    their own (different) batches, computed here in-process from the same initial model."""
+    cfg_path = tmp_path / "ddp.toml"
+    cfg_path.write_text(SMOKE_SHORT.replace("steps = 3", "steps = 2"))
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "-m", "seplive", "train",
+                        "--config", str(cfg_path), "--out", str(tmp_path / "run")],
+                       capture_output=True, text=True, timeout=180)
+    assert r.returncode == 0, r.stderr[-2000:]
+    side = json.loads((tmp_path / "run" / "model.json").read_text())
+    assert side["data"]["world_size"] == 2 and side["data"]["global_batch"] == 4 and side["step"] == 2
+    from seplive.train.config import load_config
+    from seplive.train.data import make_sampler
+
+    cfg = load_config(cfg_path)
+    torch.manual_seed(cfg.train.seed)
+    model = build("lasaft", cfg.model.options, sample_rate=24000, channels=2).train()
+    sampler = make_sampler(cfg.data)
+    losses = []
+    batches = [BatchStream(sampler, 2, rank=r, world=2).batch(0) for r in (0, 1)]
+    assert not torch.equal(batches[0]["mix"], batches[1]["mix"])
+    with torch.no_grad():
+        for b in batches:
+            losses.append(separation_loss(model(b["mix"], b["ids"]), b["targets"], b["mix"], b["ids"])[0].item())
+    assert side["metrics"]["history"][0][1] == pytest.approx(sum(losses) / 2, abs=1e-3)
+
+
+def test_collate_pads_prompts():
+    src = ToySource(8000, 0.25, seed=1)
+    exs = [src.example(i) for i in range(6)]
+    b = collate(exs)
+    p = max(len(e.prompts) for e in exs)
+    assert b["ids"].shape == (6, p) and b["targets"].shape == (6, p, 2, 2000)
+    for i, e in enumerate(exs):
+        assert (b["ids"][i, len(e.prompts) :] == -1).all()
+        assert torch.equal(b["mix"][i], torch.from_numpy(e.mixture))
