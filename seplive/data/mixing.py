@@ -29,7 +29,7 @@ import numpy as np
 import soxr
 
 from ..models.prompts import PROMPTS
-from . import augment, midi, sfx, speech
+from . import augment, midi, sfx, singing, speech
 from .render import render_part
 from .soundfonts import require
 
@@ -38,6 +38,8 @@ FOREGROUND_REPEATABLE = ("speech", "sfx")
 BACKGROUND = ("sfxbg", "musicbg")
 #: named tasks: what each example's prompts are (tuss = the general random mode)
 TASKS = ("tuss", "music4", "speech_music", "speech_sfx", "karaoke")
+#: a song stem quieter than this (RMS; stems are rendered at about 0.1) over a crop counts as absent
+SILENT = 3e-3
 
 
 @dataclass
@@ -118,11 +120,13 @@ class MixtureSampler:
     ``tasks``: None for TUSS's random prompts, or a list of names from TASKS, one drawn per
     example.  ``songs_reuse`` consecutive indices share one rendered song (different crops,
     processing and partners), which keeps rendering cost low when indices are read in order.
+    ``sung_vocals``: the share of songs whose lead is sung by espeak-ng (the rest use a
+    voice-like General MIDI program: choir, voice oohs, synth voice).
     """
 
     def __init__(self, seed: int = 0, sample_rate: int = 48000, seconds: float = 4.0, channels: int = 2,
                  tasks: list[str] | None = None, dropout: float = 0.25, songs_reuse: int = 8,
-                 song_cache: int = 12, stream: int = 0) -> None:
+                 song_cache: int = 12, stream: int = 0, sung_vocals: float = 0.7, gm_effects: float = 0.2) -> None:
         if tasks is not None:
             unknown = [t for t in tasks if t not in TASKS]
             if unknown or not tasks:
@@ -137,6 +141,8 @@ class MixtureSampler:
         self.dropout = float(dropout)
         self.songs_reuse = max(1, int(songs_reuse))
         self.stream = int(stream)
+        self.sung_vocals = float(sung_vocals)  # share of songs whose vocals espeak-ng sings
+        self.gm_effects = float(gm_effects)  # share of sfx/sfxbg sources from GM effect programs
         self.length = int(round(self.seconds * self.sample_rate))
         self._songs = _SongCache(song_cache)
         self.melodic, self.drum_fonts = require()
@@ -153,6 +159,12 @@ class MixtureSampler:
         total = s.seconds
         stems = {role: np.zeros((2, int(round(total * self.sample_rate))), np.float32) for role in INSTRUMENTS}
         for part in s.parts:
+            if part.role == "vocals" and rng.random() < self.sung_vocals:
+                sung = singing.sing(part, s.seconds_per_beat, self.sample_rate, total,
+                                    np.random.default_rng([self.seed, 0x51, song]))
+                if sung is not None:
+                    stems["vocals"] += sung * (0.1 / max(augment.rms(sung), 1e-6))
+                    continue
             if part.role == "drums":
                 font = self.drum_fonts[int(rng.integers(len(self.drum_fonts)))]
                 bank, preset = font.kits[int(rng.integers(len(font.kits)))]
@@ -167,12 +179,21 @@ class MixtureSampler:
                 stems[part.role] += audio * (float(rng.uniform(0.5, 1.0)) * 0.1 / level)
         return stems
 
-    def _crop(self, rng: np.random.Generator, stems: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def _crop(self, rng: np.random.Generator, stems: dict[str, np.ndarray], need: list[str]) -> dict[str, np.ndarray]:
+        """A ``seconds`` crop of the song; of up to four random starts, the first where every stem in
+        ``need`` is audible (else the one where the quietest of them is loudest)."""
         n = next(iter(stems.values())).shape[-1]
-        start = int(rng.integers(0, max(1, n - self.length)))
+        best, best_level = 0, -1.0
+        for _ in range(4):
+            start = int(rng.integers(0, max(1, n - self.length)))
+            level = min((augment.rms(stems[k][:, start : start + self.length]) for k in need), default=1.0)
+            if level > best_level:
+                best, best_level = start, level
+            if level >= SILENT:
+                break
         out = {}
         for k, v in stems.items():
-            seg = v[:, start : start + self.length]
+            seg = v[:, best : best + self.length]
             if seg.shape[-1] < self.length:
                 seg = np.pad(seg, ((0, 0), (0, self.length - seg.shape[-1])))
             out[k] = seg
@@ -187,6 +208,18 @@ class MixtureSampler:
         start = int(rng.integers(0, self.length - len(audio) + 1))
         out[start : start + len(audio)] = audio
         return out[None]
+
+    def _effect(self, rng: np.random.Generator, background: bool) -> np.ndarray:
+        """(1, T): procedural (most of the time) or a GM sound-effect program."""
+        if rng.random() < self.gm_effects:
+            fonts = [f for f in self.melodic if set(sfx.GM_EVENTS + sfx.GM_BEDS) <= f.programs]
+            if fonts:
+                font = fonts[int(rng.integers(len(fonts)))]
+                out = sfx.gm_effect(rng, self.sample_rate, self.seconds, font.path, background)
+                if augment.rms(out) > 1e-5:
+                    return out[None]
+        make = sfx.sfxbg if background else sfx.sfx
+        return make(rng, self.sample_rate, self.seconds)[None]
 
     # --- examples ---------------------------------------------------------------------
     def task_for(self, rng: np.random.Generator) -> str:
@@ -217,11 +250,11 @@ class MixtureSampler:
             active = [bool(rng.random() >= self.dropout) for _ in prompts]
             if not any(active):
                 active[int(rng.integers(len(prompts)))] = True
-        needs_song = any(p in INSTRUMENTS or p == "musicbg" for p, a in zip(prompts, active, strict=True) if a)
+        need = [p for p, a in zip(prompts, active, strict=True) if a and p in INSTRUMENTS]
         stems = None
-        if needs_song:
+        if need or any(p == "musicbg" for p, a in zip(prompts, active, strict=True) if a):
             song = int(index) // self.songs_reuse
-            stems = self._crop(rng, self.song_stems(song))
+            stems = self._crop(rng, self.song_stems(song), need)
         targets = np.zeros((len(prompts), self.channels, self.length), np.float32)
         for i, (p, a) in enumerate(zip(prompts, active, strict=True)):
             src_rng = np.random.default_rng([self.seed, self.stream, int(index), 1 + i])
@@ -230,9 +263,9 @@ class MixtureSampler:
             if p == "speech":
                 src = self._speech(src_rng)
             elif p == "sfx":
-                src = sfx.sfx(src_rng, self.sample_rate, self.seconds)[None]
+                src = self._effect(src_rng, background=False)
             elif p == "sfxbg":
-                src = sfx.sfxbg(src_rng, self.sample_rate, self.seconds)[None]
+                src = self._effect(src_rng, background=True)
                 if self.channels == 2:  # beds are wide: the other channel is the bed shifted in time
                     shift = int(src_rng.integers(self.length // 4, 3 * self.length // 4))
                     src = np.concatenate([src, np.roll(src, shift, axis=-1)])
@@ -241,9 +274,12 @@ class MixtureSampler:
                 src = sum(stems[r] * float(src_rng.uniform(0.5, 1.0)) for r in roles)
             else:
                 src = stems[p]
+                if augment.rms(src) < SILENT:  # the part rests all through this crop: absent
+                    continue
             low, high = (-20.0, 0.0) if p in BACKGROUND else (-10.0, 0.0)
             targets[i] = augment.process(src_rng, src, self.sample_rate, self.channels,
                                          float(src_rng.uniform(low, high)))
+        targets *= np.float32(10 ** (rng.uniform(-12.0, 0.0) / 20))  # overall level
         mixture = targets.sum(axis=0)
         peak = float(np.max(np.abs(mixture))) if mixture.size else 0.0
         if peak > 0.98:

@@ -20,9 +20,8 @@ def _env(n: int, attack: float, decay: float, rate: int) -> np.ndarray:
 
 def _band(x: np.ndarray, lo: float, hi: float, rate: int, order: int = 2) -> np.ndarray:
     nyq = rate / 2
-    lo, hi = max(lo, 20.0), min(hi, 0.95 * nyq)
-    if hi <= lo * 1.05:
-        hi = min(0.95 * nyq, lo * 1.5)
+    hi = min(hi, 0.9 * nyq)
+    lo = min(max(lo, 20.0), 0.6 * hi)  # at low sample rates the band shrinks but stays valid
     sos = signal.butter(order, [lo / nyq, hi / nyq], "bandpass", output="sos")
     return signal.sosfilt(sos, x)
 
@@ -228,3 +227,26 @@ def sfxbg(rng: np.random.Generator, rate: int, seconds: float) -> np.ndarray:
         bed = BEDS[int(i)](rng, rate, n)
         out += bed / (np.sqrt(np.mean(bed**2)) + 1e-9) * 10 ** (rng.uniform(-10, 0) / 20)
     return out.astype(np.float32)
+
+
+# --- General MIDI sound-effect programs ---------------------------------------------------------
+
+#: GM programs 120-127 by use: foreground events and continuous beds
+GM_EVENTS = (120, 121, 123, 124, 127)  # fret noise, breath, bird, telephone, gunshot
+GM_BEDS = (122, 125, 126)  # seashore, helicopter, applause
+
+
+def gm_effect(rng: np.random.Generator, rate: int, seconds: float, soundfont: str, background: bool) -> np.ndarray:
+    """A GM sound-effect program from ``soundfont``: a few short notes, or one long held bed."""
+    from .midi import Note, Part
+    from .render import render_part
+
+    program = int(rng.choice(GM_BEDS if background else GM_EVENTS))
+    if background:
+        notes = [Note(0.0, seconds, int(rng.integers(48, 72)), int(rng.integers(80, 120)))]
+    else:
+        starts = np.sort(rng.uniform(0, seconds * 0.9, size=int(rng.integers(1, 5))))
+        notes = [Note(float(t), float(rng.uniform(0.2, 1.5)), int(rng.integers(48, 84)), int(rng.integers(70, 127)))
+                 for t in starts]
+    audio = render_part(Part("sfx", program, notes, channel=0), 1.0, soundfont, rate, seconds)
+    return audio.mean(axis=0).astype(np.float32)

@@ -14,6 +14,7 @@ import inspect
 import re
 import shutil
 import threading
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
@@ -52,7 +53,18 @@ MAX_CHARS = 400  # longest text ever handed to a synthesiser
 @lru_cache(maxsize=1)
 def sentences() -> tuple[str, ...]:
     """Sentences from stdlib docstrings, cleaned and sorted (stable for one Python version)."""
+    import warnings
+
     found: set[str] = set()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # some modules warn when their attributes are touched
+        _collect(found)
+    if not found:
+        found.add("The quick brown fox jumps over the lazy dog.")
+    return tuple(sorted(found))
+
+
+def _collect(found: set[str]) -> None:
     for name in _STDLIB_MODULES:
         try:
             mod = importlib.import_module(name)
@@ -72,59 +84,99 @@ def sentences() -> tuple[str, ...]:
                 if re.search(r"[^A-Za-z0-9 ,.;:'!?()-]", s) or sum(c.isalpha() for c in s) < 0.75 * len(s):
                     continue
                 found.add(s)
-    if not found:
-        found.add("The quick brown fox jumps over the lazy dog.")
-    return tuple(sorted(found))
 
 
 _CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p)
 
 
 class _InProcess:
-    """espeak-ng loaded from the wheel; one per process, calls serialised by a lock."""
+    """espeak-ng from the wheel, loaded fresh for every utterance.
+
+    The library keeps synthesis state in globals that survive ``espeak_Terminate`` (the same
+    text comes out a few samples longer on every call) and seeds its noise from the clock, so
+    each utterance gets a freshly loaded copy (``dlclose`` then ``dlopen`` re-reads its data
+    section) and a fixed random seed: the same call gives the same samples in any process.
+    Loading and initialising costs about 7 ms.
+    """
 
     def __init__(self) -> None:
         import espeakng_loader
 
-        self.data = espeakng_loader.get_data_path()
-        self.lib = ctypes.CDLL(espeakng_loader.get_library_path())
-        self.lib.espeak_Initialize.restype = ctypes.c_int
-        self.lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
-        rate = self.lib.espeak_Initialize(2, 0, str(Path(self.data).parent).encode(), 0)  # SYNCHRONOUS
+        self.library = espeakng_loader.get_library_path()
+        self.home = str(Path(espeakng_loader.get_data_path()).parent).encode()
+        self.lock = threading.Lock()
+        self.rate = ESPEAK_RATE
+        lib = self._open()  # fail here, not later, when the library cannot be used
+        self._close(lib)
+
+    def _open(self):
+        lib = ctypes.CDLL(self.library)
+        lib.espeak_Initialize.restype = ctypes.c_int
+        lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
+        lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
+        lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
+        lib.espeak_ng_SetRandSeed.argtypes = [ctypes.c_long]
+        lib.espeak_ng_SetConstF0.argtypes = [ctypes.c_int]
+        lib.espeak_Synth.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int,
+                                     ctypes.c_uint, ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p]
+        rate = lib.espeak_Initialize(2, 0, self.home, 0)  # AUDIO_OUTPUT_SYNCHRONOUS
         if rate <= 0:
+            self._close(lib)
             raise RenderError("espeak-ng did not initialise")
         self.rate = rate
-        self.lock = threading.Lock()
-        self._chunks: list[np.ndarray] = []
-        self._count = 0
-        self._cap = 0
-        self._cb = _CALLBACK(self._on_audio)
-        self.lib.espeak_SetSynthCallback(self._cb)
-        self.lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
-        self.lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
-        self.lib.espeak_Synth.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int,
-                                          ctypes.c_uint, ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p]
+        return lib
 
-    def _on_audio(self, wav, n, events) -> int:
-        if n > 0 and wav:
-            self._chunks.append(np.ctypeslib.as_array(wav, shape=(n,)).copy())
-            self._count += n
-        return 1 if self._count >= self._cap else 0  # 1 aborts the synthesis
+    @staticmethod
+    def _close(lib) -> None:
+        import _ctypes
 
-    def say(self, text: str, voice: str, rate_wpm: int, pitch: int, prange: int, max_seconds: float) -> np.ndarray:
+        lib.espeak_Terminate()
+        _ctypes.dlclose(lib._handle)
+
+    @contextmanager
+    def session(self, seed: int):
+        """A freshly loaded engine for a sequence of utterances: yields ``utter(text, voice, rate_wpm,
+        pitch, prange, max_seconds, const_f0=0) -> int16 samples``.  The sequence as a whole is
+        deterministic (the engine starts from the same state every session)."""
         with self.lock:
-            if self.lib.espeak_SetVoiceByName(voice.encode()) != 0:
-                raise RenderError(f"espeak-ng has no voice {voice!r}")
-            self.lib.espeak_SetParameter(1, int(rate_wpm), 0)
-            self.lib.espeak_SetParameter(3, int(np.clip(pitch, 0, 99)), 0)
-            self.lib.espeak_SetParameter(4, int(np.clip(prange, 1, 99)), 0)  # range 0 crashes it
-            self._chunks, self._count = [], 0
-            self._cap = int(max_seconds * self.rate)
-            data = text[:MAX_CHARS].encode()
-            self.lib.espeak_Synth(data, len(data) + 1, 0, 1, 0, 1, None, None)  # CHARS_UTF8
-            out = np.concatenate(self._chunks) if self._chunks else np.zeros(0, np.int16)
-            self._chunks = []
-        return out[: self._cap].astype(np.float32) / 32768.0
+            lib = self._open()
+            try:
+                lib.espeak_ng_SetRandSeed(int(seed) & 0x7FFFFFFF)
+
+                def utter(text: str, voice: str, rate_wpm: int = 170, pitch: int = 50, prange: int = 50,
+                          max_seconds: float = 20.0, const_f0: int = 0) -> np.ndarray:
+                    chunks: list[np.ndarray] = []
+                    cap = int(max_seconds * ESPEAK_RATE)
+                    count = [0]
+
+                    def on_audio(wav, n, events) -> int:
+                        if n > 0 and wav:
+                            chunks.append(np.ctypeslib.as_array(wav, shape=(n,)).copy())
+                            count[0] += n
+                        return 1 if count[0] >= cap else 0  # 1 aborts the synthesis
+
+                    callback = _CALLBACK(on_audio)
+                    lib.espeak_SetSynthCallback(callback)
+                    if lib.espeak_SetVoiceByName(voice.encode()) != 0:
+                        raise RenderError(f"espeak-ng has no voice {voice!r}")
+                    lib.espeak_SetParameter(1, int(np.clip(rate_wpm, 80, 450)), 0)
+                    lib.espeak_SetParameter(3, int(np.clip(pitch, 0, 99)), 0)
+                    lib.espeak_SetParameter(4, int(np.clip(prange, 1, 99)), 0)  # range 0 crashes it
+                    lib.espeak_ng_SetConstF0(int(const_f0))  # 0: normal intonation
+                    data = text[:MAX_CHARS].encode()
+                    lib.espeak_Synth(data, len(data) + 1, 0, 1, 0, 1, None, None)  # CHARS_UTF8
+                    out = np.concatenate(chunks) if chunks else np.zeros(0, np.int16)
+                    return out[:cap]
+
+                yield utter
+            finally:
+                self._close(lib)
+
+    def say(self, text: str, voice: str, rate_wpm: int, pitch: int, prange: int, max_seconds: float,
+            seed: int = 0) -> np.ndarray:
+        with self.session(seed) as utter:
+            out = utter(text, voice, rate_wpm, pitch, prange, max_seconds)
+        return out.astype(np.float32) / 32768.0
 
 
 @lru_cache(maxsize=1)
@@ -135,6 +187,11 @@ def _engine() -> _InProcess | None:
         return None
 
 
+def engine() -> _InProcess | None:
+    """The in-process engine, or None where the wheel cannot be loaded."""
+    return _engine()
+
+
 def backend() -> str:
     """'wheel' (in-process), 'command' (espeak-ng binary) or 'none'."""
     if _engine() is not None:
@@ -143,11 +200,14 @@ def backend() -> str:
 
 
 def say(text: str, voice: str = "en", rate_wpm: int = 170, pitch: int = 50, prange: int = 50,
-        max_seconds: float = 20.0) -> tuple[np.ndarray, int]:
-    """Speak ``text``; returns (mono float32, rate).  Bounded to ``max_seconds`` of audio."""
+        max_seconds: float = 20.0, seed: int = 0) -> tuple[np.ndarray, int]:
+    """Speak ``text``; returns (mono float32, rate).  Bounded to ``max_seconds`` of audio.
+
+    Deterministic for given arguments (``seed`` drives espeak-ng's breath/noise generator).
+    """
     eng = _engine()
     if eng is not None:
-        return eng.say(text, voice, rate_wpm, pitch, prange, max_seconds), eng.rate
+        return eng.say(text, voice, rate_wpm, pitch, prange, max_seconds, seed), eng.rate
     exe = shutil.which("espeak-ng")
     if exe is None:
         raise RenderError("no espeak-ng: pip install espeakng-loader, or apt-get install espeak-ng")
@@ -171,4 +231,4 @@ def random_speech(rng: np.random.Generator, seconds: float) -> tuple[np.ndarray,
     n = int(rng.integers(1, 4))
     text = " ".join(corpus[int(i)] for i in rng.integers(0, len(corpus), size=n))
     return say(text, voice, rate_wpm=int(rng.integers(120, 230)), pitch=int(rng.integers(20, 80)),
-               prange=int(rng.integers(20, 90)), max_seconds=seconds)
+               prange=int(rng.integers(20, 90)), max_seconds=seconds, seed=int(rng.integers(2**31)))

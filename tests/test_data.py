@@ -1,0 +1,367 @@
+"""The data generator: determinism, the mixture contract, TUSS prompt rules, renderer bounds,
+readers for real stems, and the torch wrapper."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from seplive.data import (
+    Example,
+    MixtureSampler,
+    SoundfontNotFound,
+    heldout_set,
+    mixing,
+    render,
+    rule_violations,
+    soundfonts,
+    speech,
+)
+from seplive.data.midi import DRUM_CHANNEL, Note, Part
+from seplive.data.readers import DataError, Musdb18, StemsFolder, as_example
+from seplive.models.prompts import PROMPTS
+
+ROOT = Path(__file__).resolve().parents[1]
+RATE = 16000
+
+
+@pytest.fixture(scope="module")
+def sampler():
+    return MixtureSampler(seed=7, sample_rate=RATE, seconds=1.5, channels=2)
+
+
+def digest(ex: Example) -> str:
+    h = hashlib.sha256()
+    h.update(ex.mixture.tobytes())
+    h.update(ex.targets.tobytes())
+    h.update(",".join(ex.prompts).encode())
+    return h.hexdigest()
+
+
+def test_example_shapes_and_exact_sum(sampler):
+    for i in range(12):
+        ex = sampler.example(i)
+        p = len(ex.prompts)
+        assert ex.mixture.shape == (2, int(1.5 * RATE)) and ex.mixture.dtype == np.float32
+        assert ex.targets.shape == (p, 2, int(1.5 * RATE)) and ex.targets.dtype == np.float32
+        assert np.array_equal(ex.targets.sum(axis=0), ex.mixture)  # bit-exact, not approximately
+        assert np.all(np.isfinite(ex.mixture)) and np.max(np.abs(ex.mixture)) <= 0.98 + 1e-6
+        assert np.max(np.abs(ex.mixture)) > 1e-3  # at least one source is always present
+        assert not rule_violations(ex.prompts)
+
+
+def test_dropout_gives_zero_targets_and_present_sources_are_audible(sampler):
+    levels = []
+    for i in range(40):
+        ex = sampler.example(i)
+        levels += [float(np.sqrt(np.mean(t**2))) for t in ex.targets]
+    silent = sum(level == 0.0 for level in levels)
+    # 25 % dropout: somewhere between 10 % and 40 % of the prompts are absent over 40 examples
+    assert 0.1 * len(levels) < silent < 0.4 * len(levels)
+    assert all(level == 0.0 or level > 1e-3 for level in levels)
+
+
+def test_same_seed_same_audio_whatever_the_call_order(sampler):
+    a = digest(sampler.example(5))
+    other = MixtureSampler(seed=7, sample_rate=RATE, seconds=1.5, channels=2, song_cache=1)
+    for i in (40, 3, 17):  # evict and render other songs first
+        other.example(i)
+    assert digest(other.example(5)) == a
+    assert digest(sampler.example(5)) == a
+    assert digest(MixtureSampler(seed=8, sample_rate=RATE, seconds=1.5).example(5)) != a
+
+
+def test_same_audio_in_a_fresh_process(sampler):
+    code = (
+        "import hashlib,sys; from seplive.data import MixtureSampler;"
+        "ex=MixtureSampler(seed=7, sample_rate=16000, seconds=1.5, channels=2).example(9);"
+        "h=hashlib.sha256(); h.update(ex.mixture.tobytes()); h.update(ex.targets.tobytes());"
+        "h.update(','.join(ex.prompts).encode()); print(h.hexdigest())"
+    )
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120, check=True)
+    assert out.stdout.strip() == digest(sampler.example(9))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(0, 10**6))
+def test_sampled_prompts_never_break_the_rules(seed, index):
+    rng = np.random.default_rng([seed, index])
+    prompts = mixing.sample_prompts(rng)
+    assert rule_violations(prompts) == []
+    assert 2 <= len(prompts) <= 4
+
+
+@settings(max_examples=12, deadline=None)
+@given(st.integers(0, 10**6))
+def test_generated_examples_never_break_the_rules(index):
+    s = MixtureSampler(seed=index % 5, sample_rate=8000, seconds=0.5, channels=1, songs_reuse=10**9)
+    ex = s.example(index)
+    assert rule_violations(ex.prompts) == []
+    assert np.array_equal(ex.targets.sum(axis=0), ex.mixture)
+
+
+def test_rule_checker_catches_breaks():
+    assert rule_violations(["sfx", "sfxbg"]) == ["sfx with sfxbg"]
+    assert rule_violations(["musicbg", "drums"]) == ["musicbg with an instrument"]
+    assert rule_violations(["bass", "bass"]) == ["bass repeated"]
+    assert rule_violations(["speech", "speech", "sfx", "sfx"]) == []
+    assert rule_violations(["speech"]) == ["1 prompts"]
+
+
+def test_all_prompts_and_mono_occur():
+    s = MixtureSampler(seed=3, sample_rate=8000, seconds=0.5, channels=1)
+    seen = set()
+    for i in range(60):
+        seen.update(mixing.sample_prompts(np.random.default_rng([3, 0, i])))
+    assert seen == set(PROMPTS)
+    ex = s.example(0)
+    assert ex.mixture.shape == (1, 4000)
+
+
+@pytest.mark.parametrize("task,prompts", [
+    ("music4", [["drums", "bass", "other", "vocals"]]),
+    ("speech_music", [["speech", "musicbg"]]),
+    ("speech_sfx", [["speech", "sfx"], ["speech", "sfxbg"]]),
+    ("karaoke", [["vocals", "musicbg"]]),
+])
+def test_heldout_sets(task, prompts):
+    a = heldout_set(task, n=2, sample_rate=8000, seconds=1.0, channels=2)
+    b = heldout_set(task, n=2, sample_rate=8000, seconds=1.0, channels=2)
+    assert [digest(x) for x in a] == [digest(x) for x in b]
+    for ex in a:
+        assert ex.prompts in prompts and ex.task == task
+        assert np.array_equal(ex.targets.sum(axis=0), ex.mixture)
+        assert all(np.sqrt(np.mean(t**2)) > 1e-3 for t in ex.targets)  # no dropout in held-out sets
+    with pytest.raises(ValueError, match="unknown task"):
+        heldout_set("nope")
+
+
+def test_karaoke_accompaniment_has_no_vocals():
+    # the same song's stems rendered apart: musicbg is drums+bass+other, vocals on their own
+    ex = heldout_set("karaoke", n=1, sample_rate=8000, seconds=1.0, channels=1)[0]
+    voc, acc = ex.targets
+    assert abs(np.corrcoef(voc[0], acc[0])[0, 1]) < 0.5
+
+
+# --- renderer bounds ---------------------------------------------------------------------------
+
+def _font():
+    melodic, drums = soundfonts.require()
+    return melodic[0].path
+
+
+def test_stuck_note_is_cut_at_the_requested_length():
+    stuck = Part("other", 48, [Note(0.0, 1e9, 60, 100), Note(0.5, 1e9, 64, 100)], channel=1)  # never released
+    out = render.render_part(stuck, 0.5, _font(), 8000, seconds=0.75)
+    assert out.shape == (2, 6000)
+    assert np.max(np.abs(out)) > 1e-3
+    later = Part("other", 48, [Note(100.0, 1.0, 60, 100)], channel=1)  # starts after the end: dropped
+    assert not np.any(render.render_part(later, 0.5, _font(), 8000, seconds=0.5))
+
+
+def test_huge_length_request_is_capped():
+    part = Part("drums", 0, [Note(0.0, 0.25, 36, 100)], channel=DRUM_CHANNEL)
+    out = render.render_part(part, 0.5, _font(), 8000, seconds=1e7, max_seconds=0.25)
+    assert out.shape == (2, 2000)
+
+
+def test_subprocess_caps_on_time_and_bytes():
+    with pytest.raises(render.RenderError, match="more than 100000 bytes"):
+        render.run_capped(["yes"], timeout=10, max_bytes=100_000)
+    with pytest.raises(render.RenderError, match="longer than 0.3 s"):
+        render.run_capped(["sleep", "5"], timeout=0.3, max_bytes=100)
+    assert render.run_capped(["echo", "hi"], timeout=5, max_bytes=100) == b"hi\n"
+
+
+def test_speech_is_bounded_and_the_command_fallback_works(monkeypatch):
+    long_text = " ".join(speech.sentences()[:40])
+    audio, rate = speech.say(long_text, "en", max_seconds=1.0)
+    assert 0 < len(audio) <= rate * 1.0
+    monkeypatch.setattr(speech, "_engine", lambda: None)  # as on a machine without the wheel
+    if speech.backend() != "command":
+        pytest.skip("no espeak-ng command")
+    audio2, rate2 = speech.say("Hello there, this is a test.", "en", max_seconds=5.0)
+    assert rate2 == 22050 and 0.5 * rate2 < len(audio2) <= 5 * rate2
+
+
+def _yin_f0(x: np.ndarray, rate: int, fmin: float = 70.0, fmax: float = 1000.0) -> float:
+    """YIN's first dip below 0.15 of the cumulative-mean-normalised difference: the period."""
+    w = 2048
+    taus = np.arange(1, int(rate / fmin))
+    d = np.array([np.sum((x[:w] - x[t : t + w]) ** 2) for t in taus])
+    cmnd = d * taus / np.maximum(np.cumsum(d), 1e-12)
+    lo = int(rate / fmax)
+    for i in range(lo, len(taus) - 1):
+        if cmnd[i] < 0.15 and cmnd[i] <= cmnd[i + 1]:
+            return rate / taus[i]
+    return rate / taus[lo + int(np.argmin(cmnd[lo:]))]
+
+
+def test_sung_vocals_follow_the_melody():
+    from seplive.data import singing
+
+    if speech.engine() is None:
+        pytest.skip("espeakng-loader wheel not installed")
+    pitches = [50, 57, 64, 69, 72, 76]
+    notes = [Note(2.0 * k, 1.5, p, 100) for k, p in enumerate(pitches)]
+    errors = []
+    for seed in range(4):
+        x = singing.sing(Part("vocals", 52, notes, channel=4), 0.5, 22050, 6.5, np.random.default_rng(seed))
+        assert x.shape == (2, int(6.5 * 22050))
+        for k, pitch in enumerate(pitches):
+            seg = x[0, int((k + 0.1) * 22050) : int((k + 0.6) * 22050)]
+            loud = np.nonzero(np.abs(seg) > 1e-2)[0]
+            if len(loud) == 0 or loud[-1] - loud[0] < 4200:
+                continue
+            seg = seg[loud[0] : loud[-1]]
+            f = _yin_f0(seg[len(seg) // 2 - 2100 :], 22050)
+            errors.append(abs(1200 * np.log2(f / (440 * 2 ** ((pitch - 69) / 12)))))
+    assert len(errors) >= 16
+    # consonants and the odd octave slip aside, the notes are sung in tune (vibrato is +-40 cents)
+    assert np.median(errors) < 30 and np.mean(np.array(errors) < 50) > 0.7
+
+
+def test_gm_sound_effect_programs_render():
+    melodic, _ = soundfonts.require()
+    font = next(f for f in melodic if set(mixing.sfx.GM_EVENTS) <= f.programs)
+    for background in (False, True):
+        x = mixing.sfx.gm_effect(np.random.default_rng(4), 16000, 2.0, font.path, background)
+        assert x.shape == (32000,) and np.sqrt(np.mean(x**2)) > 1e-3
+
+
+# --- soundfont search path ---------------------------------------------------------------------
+
+def test_soundfont_from_env_var_and_clear_error_without_any(tmp_path, monkeypatch):
+    font = Path(_font())
+    (tmp_path / "fonts").mkdir()
+    (tmp_path / "fonts" / "mine.sf2").symlink_to(font)
+    monkeypatch.setattr(soundfonts, "SYSTEM_DIRS", ())
+    monkeypatch.setenv(soundfonts.ENV_VAR, str(tmp_path / "fonts"))
+    melodic, _ = soundfonts.require()
+    assert [f.name for f in melodic] == ["mine"]
+    ex = MixtureSampler(seed=1, sample_rate=8000, seconds=0.5, tasks=["music4"]).example(0)
+    assert np.any(ex.targets[0])
+    monkeypatch.setenv(soundfonts.ENV_VAR, str(tmp_path / "nothing-here"))
+    with pytest.raises(SoundfontNotFound, match="SEPLIVE_SOUNDFONTS"):
+        MixtureSampler(seed=1)
+
+
+# --- readers ------------------------------------------------------------------------------------
+
+def _tone(rate, seconds, f, channels=2):
+    t = np.arange(int(rate * seconds)) / rate
+    x = 0.1 * np.sin(2 * np.pi * f * t)
+    return np.stack([x] * channels, axis=1).astype(np.float32)
+
+
+def test_musdb18_reader(tmp_path):
+    for split, names in (("train", ["b_song"]), ("test", ["a_song", "c_song"])):
+        for name in names:
+            d = tmp_path / split / name
+            d.mkdir(parents=True)
+            total = 0
+            for k, stem in enumerate(("drums", "bass", "other", "vocals")):
+                x = _tone(44100, 1.0, 200 * (k + 1))
+                sf.write(d / f"{stem}.wav", x, 44100)
+                total = total + x
+            sf.write(d / "mixture.wav", total, 44100)
+    reader = Musdb18(tmp_path, split="test", sample_rate=48000, offset=0.25, seconds=0.5)
+    got = list(reader)
+    assert [n for n, _, _ in got] == ["a_song", "c_song"] and len(reader) == 2
+    name, stems, rate = got[0]
+    assert rate == 48000 and sorted(stems) == ["bass", "drums", "other", "vocals"]
+    assert all(v.shape == (2, 24000) for v in stems.values())
+    # the resampled crop is the same tone: 400 Hz for bass
+    spec = np.abs(np.fft.rfft(stems["bass"][0]))
+    assert abs(np.argmax(spec) * 48000 / 24000 - 400) <= 2
+    mix, _ = reader.mixture("a_song")
+    assert np.allclose(mix, sum(stems.values()), atol=2e-3)
+    ex = as_example(stems, rate)
+    assert np.array_equal(ex.targets.sum(axis=0), ex.mixture)
+    with pytest.raises(DataError, match="no such folder"):
+        Musdb18(tmp_path, split="valid")
+    # training examples from the real stems: crops read on demand, the same contract
+    from seplive.data.real import RealSampler
+
+    real = RealSampler(Musdb18(tmp_path, split="train"), seed=1, sample_rate=16000, seconds=0.5)
+    a, b = real.example(3), real.example(3)
+    assert a.targets.shape == (4, 2, 8000) and a.sample_rate == 16000 and a.task == "real:b_song"
+    assert np.array_equal(a.targets.sum(axis=0), a.mixture) and np.array_equal(a.mixture, b.mixture)
+    assert all(np.sqrt(np.mean(t**2)) > 1e-3 for t in a.targets)
+
+
+def test_stems_folder_reader(tmp_path):
+    t1 = tmp_path / "track1"
+    t1.mkdir()
+    sf.write(t1 / "speech.wav", _tone(16000, 1.0, 300, channels=1), 16000)
+    sf.write(t1 / "speech_2.wav", _tone(16000, 0.5, 500, channels=1), 16000)
+    sf.write(t1 / "accompaniment.flac", _tone(32000, 1.0, 700), 32000)  # alias, other rate, stereo
+    sf.write(t1 / "mixture.wav", _tone(16000, 1.0, 900), 16000)  # ignored
+    (tmp_path / "not_a_track.txt").write_text("x")
+    reader = StemsFolder(tmp_path)
+    (name, stems, rate), = list(reader)
+    assert name == "track1" and rate == 32000 and sorted(stems) == ["musicbg", "speech"]
+    assert stems["speech"].shape == stems["musicbg"].shape == (2, 32000)  # mono spread, upsampled
+    # both speech files summed into the speech stem (second one padded)
+    assert np.max(np.abs(stems["speech"][:, 1000:15000])) > 0.15 and np.max(np.abs(stems["speech"][:, 18000:])) < 0.11
+
+
+def test_stems_folder_bad_file_names_it(tmp_path):
+    t = tmp_path / "song"
+    t.mkdir()
+    sf.write(t / "speech.wav", _tone(16000, 0.5, 300), 16000)
+    (t / "sfx.wav").write_bytes(b"RIFF this is not audio at all")
+    with pytest.raises(DataError) as err:
+        list(StemsFolder(tmp_path))
+    assert str(t / "sfx.wav") in str(err.value) and "\n" not in str(err.value)
+    (t / "sfx.wav").unlink()
+    sf.write(t / "guitar.wav", _tone(16000, 0.5, 300), 16000)
+    with pytest.raises(DataError, match="'guitar' is not a prompt name"):
+        list(StemsFolder(tmp_path))
+
+
+def test_bad_stems_folder_is_one_line_from_the_command_line(tmp_path):
+    t = tmp_path / "song"
+    t.mkdir()
+    (t / "vocals.wav").write_bytes(b"garbage")
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    out = subprocess.run([sys.executable, "-m", "seplive.data", "check", str(tmp_path)], capture_output=True,
+                         text=True, env=env, timeout=60)
+    assert out.returncode != 0
+    assert "vocals.wav" in out.stderr and "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1
+
+
+# --- torch -------------------------------------------------------------------------------------
+
+def test_torch_dataset_shards_and_pads(one_torch_thread):
+    import torch
+
+    from seplive.data.torch_dataset import MixtureDataset
+
+    s = MixtureSampler(seed=2, sample_rate=8000, seconds=0.5, channels=2, songs_reuse=3)
+    ds = MixtureDataset(s, start=1, stop=9)
+    loader = torch.utils.data.DataLoader(ds, batch_size=4, num_workers=2)
+    batches = list(loader)
+    ids = torch.cat([b["prompt_ids"] for b in batches])
+    mixtures = torch.cat([b["mixture"] for b in batches])
+    targets = torch.cat([b["targets"] for b in batches])
+    assert mixtures.shape == (8, 2, 4000) and targets.shape == (8, 4, 2, 4000) and ids.shape == (8, 4)
+    # every index exactly once over both workers, each equal to the sampler's own example
+    direct = {digest(s.example(i)): i for i in range(1, 9)}
+    found = set()
+    for m, p, t in zip(mixtures, ids, targets, strict=True):
+        n = int((p >= 0).sum())
+        assert torch.all(p[n:] == -1) and not torch.any(t[n:])
+        ex = Example(m.numpy(), [PROMPTS[int(k)] for k in p[:n]], t[:n].numpy(), 8000)
+        found.add(direct[digest(ex)])
+    assert found == set(range(1, 9))
