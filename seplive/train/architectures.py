@@ -41,6 +41,7 @@ Builder = Callable[..., nn.Module]
 _ARCHITECTURES: dict[str, str | Builder] = {
     "lasaft": "seplive.train.architectures:build_lasaft",
     "tuss": "seplive.train.architectures:build_tuss",
+    "native": "seplive.models.native.training:build",
 }
 
 
