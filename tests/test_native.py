@@ -132,3 +132,45 @@ def test_small_fits_the_size_budget():
     net = NativeNet("small")
     n = net.parameter_count()
     assert 3e5 < n and 4 * n < 20e6  # float32 weights under 20 MB
+
+
+def test_the_network_learns_a_fixed_example():
+    """A few Adam steps on one mixture (a tone in noise, prompt 'vocals' -> the tone) raise
+    the SNR of the aligned training output: gradients reach every part that matters."""
+    torch.manual_seed(3)
+    net = NativeNet("tiny")
+    t = torch.arange(24000) / 48000
+    tone = 0.3 * torch.sin(2 * torch.pi * 440 * t).expand(1, 2, -1)
+    mix = tone + 0.3 * torch.randn(1, 2, 24000)
+    ids = torch.tensor([[PROMPTS.index("vocals")]])
+    opt = torch.optim.Adam(net.parameters(), lr=3e-3)
+
+    def snr_db() -> torch.Tensor:
+        est = net(mix, ids)[:, 0]
+        return 10 * torch.log10(tone.square().sum() / (tone - est).square().sum())
+
+    with torch.no_grad():
+        first = float(snr_db())
+    for _ in range(30):
+        opt.zero_grad()
+        (-snr_db()).backward()
+        opt.step()
+    with torch.no_grad():
+        last = float(snr_db())
+    assert last > first + 3.0, (first, last)
+
+
+def test_the_trainer_builds_and_reloads_it(tmp_path):
+    from seplive.models.native import load_checkpoint
+    from seplive.train.architectures import ArchitectureError, build
+    from seplive.train.checkpoint import save_weights
+
+    net = build("native", {"preset": "tiny", "dim": 8, "heads": 2}, sample_rate=44100, channels=1)
+    assert net.cfg.sample_rate == 44100 and net.cfg.channels == 1 and net.cfg.dim == 8
+    side = {"architecture": "native", "config": {"model": {"architecture": "native", "options": {"preset": "tiny", "dim": 8}}},
+            "data": {"sample_rate": 44100, "channels": 1}}  # fmt: skip
+    path = save_weights(tmp_path / "m.pt", net, side)
+    again = load_checkpoint(path)
+    assert again.cfg == net.cfg
+    with pytest.raises((ArchitectureError, ValueError), match="unknown key 'dimm'"):
+        build("native", {"dimm": 3})
