@@ -79,12 +79,13 @@ def test_padding_slots_are_zero_and_repeats_differ():
     assert repeat_index(torch.tensor([0, 3, 0, 0, 3])).tolist() == [0, 0, 1, 2, 1]
 
 
-@pytest.mark.parametrize("preset", ["tiny", "small"])
-def test_streaming_equals_the_full_causal_forward_across_prompt_switches(preset):
+@pytest.mark.parametrize(("preset", "synthesis_window"), [("tiny", 256), ("small", 256), ("tiny", 384), ("tiny", 512)])
+def test_streaming_equals_the_full_causal_forward_across_prompt_switches(preset, synthesis_window):
     """Hops of 1-3 STFT frames, prompt sets changing (joins, leaves, repeats): every hop's
-    output equals the same samples of the full-sequence causal forward of its prompts."""
+    output equals the same samples of the full-sequence causal forward of its prompts
+    (longer synthesis windows: joining prompts rebuild tails from more kept frames)."""
     torch.manual_seed(2)
-    net = NativeNet(preset).eval()
+    net = NativeNet(make_config(preset, synthesis_window=synthesis_window)).eval()
     hop = net.cfg.hop
     plan = [(2, (0, 3)), (1, (0, 3)), (3, (0, 3)), (2, (3, 5, 5)), (2, (3, 5, 5)), (1, (7,)), (2, (0, 7)),
             (3, (5, 1)), (2, (5, 1)), (1, (6,)), (2, (2, 4, 6))]  # fmt: skip

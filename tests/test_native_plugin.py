@@ -27,13 +27,13 @@ def tiny(seed=0, unit_mask=False, **kw):
     return NativeSeparator(model=NativeNet("tiny"), unit_mask=unit_mask, threads=None, **kw)
 
 
-@pytest.mark.parametrize("hop", [128, 256, 512])
+@pytest.mark.parametrize("hop", [128, 384, 512])
 def test_reported_latency_is_the_measured_latency(hop):
     """With unit masks every stem is the input delayed by the model's declared delay: the
     engine's output, shifted back by the latency it reports, must be the input exactly."""
     x = (0.2 * np.random.default_rng(hop).standard_normal((24000, 2))).astype(np.float32)
     plugin = tiny(unit_mask=True)
-    assert plugin.delay_samples == 256 and plugin.default_hop_samples == 256
+    assert plugin.delay_samples == 128 and plugin.default_hop_samples == 384
     eng = Engine(plugin, isolate("vocals"), EngineConfig(source_rate=48000, channels=2, hop_samples=hop))
     y = process_array(eng, x, align=False)
     L = eng.latency_samples
@@ -180,7 +180,7 @@ def test_checkpoint_through_the_cli(tmp_path):
     rep = json.loads((tmp_path / "r.json").read_text())
     y, _ = sf.read(tmp_path / "out.wav")
     assert y.shape == x.shape and np.isfinite(y).all() and np.abs(y).max() > 0
-    assert rep["plugin_errors"] == 0 and rep["hop_samples"] == 256
+    assert rep["plugin_errors"] == 0 and rep["hop_samples"] == 384
 
 
 def test_wrong_window_shape_is_refused():

@@ -14,18 +14,19 @@ from ..prompts import PROMPTS
 
 #: band layout as ``[width_bins, count]`` runs; bands of one width run as one batched
 #: matmul, so few distinct widths keep the per-hop op count low
-# 47 Hz bins: 2-bin bands to 750 Hz (bass), 4 to 2.25 kHz, 12 to 6.75 kHz, 36 to 20.25 kHz
-_SMALL_BANDS = [[2, 8], [4, 8], [12, 8], [36, 8], [81, 1]]
+# 47 Hz bins: 4-bin bands (188 Hz) to 2.25 kHz, 16-bin to 11.25 kHz, 39-bin to 24 kHz; three
+# widths = three batched matmuls each way (the per-bin masks keep the fine resolution)
+_SMALL_BANDS = [[4, 12], [16, 12], [39, 7]]
 _TINY_BANDS = [[4, 4], [8, 4], [16, 4], [32, 4], [64, 3], [81, 1]]
 
 PRESETS: dict[str, dict[str, Any]] = {
-    # the shipped default: 2 STFT frames per 256-sample hop on one CPU thread
+    # the shipped default: 3 STFT frames per 384-sample hop on one CPU thread
     "small": {
         "sample_rate": 48000,
         "channels": 2,
         "n_fft": 1024,
         "hop": 128,
-        "synthesis_window": 384,
+        "synthesis_window": 256,
         "compress": 0.3,
         "bands": _SMALL_BANDS,
         "dim": 64,
@@ -45,7 +46,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "channels": 2,
         "n_fft": 1024,
         "hop": 128,
-        "synthesis_window": 384,
+        "synthesis_window": 256,
         "compress": 0.3,
         "bands": _TINY_BANDS,
         "dim": 16,

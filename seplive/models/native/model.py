@@ -4,7 +4,7 @@ Shapes: ``B`` batch, ``C`` channels (joint: stereo cues reach every band), ``F``
 frames, ``K`` bands, ``D`` feature width, ``P`` prompt slots, ``L`` latent sources.
 
 1. **Front end** (:mod:`.stft`): asymmetric-window STFT, ``n_fft`` 1024 / hop 128 /
-   synthesis window 384 at 48 kHz: 47 Hz bins, output 256 samples (5.3 ms) after a frame's
+   synthesis window 256 at 48 kHz: 47 Hz bins, output 128 samples (2.7 ms) after a frame's
    newest sample.  Spectra are power-law compressed (``|X| ** 0.3``, phase kept).
 2. **Band split**: per-band linear encoders, bands of equal width batched in one matmul.
 3. **Trunk** (prompt-independent, computed once per hop): ``layers`` x [per-band causal
