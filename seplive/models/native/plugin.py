@@ -11,6 +11,7 @@ prompt-independent, so any prompt can join at any hop with exact output (see
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -90,6 +91,7 @@ class NativeSeparator(Separator):
         self._index = {p: i for i, p in enumerate(self.prompts)}
         self._state: StreamState | None = None
         self._groups = -1
+        self._ftz_thread: int | None = None
         self.device = device or "cpu"
         self._move()
 
@@ -124,6 +126,11 @@ class NativeSeparator(Separator):
         g, _, n = x.shape
         if not prompts or g == 0 or n == 0:
             return np.zeros((len(prompts), g, c, n), np.float32)
+        if self._ftz_thread != threading.get_ident():
+            # recurrent states decaying in silence reach denormals, which are 10-100x slower
+            # on x86; flush them to zero on the thread that runs the model (the engine worker)
+            torch.set_flush_denormal(True)
+            self._ftz_thread = threading.get_ident()
         device = next(self.model.parameters()).device
         if self._state is None or self._groups != g:
             self._state = self.model.init_state(g, device)
