@@ -192,3 +192,12 @@ def test_wrong_window_shape_is_refused():
         p.process(np.zeros((1, 2, 256), np.float32), ["query"])
     with pytest.raises(SeparatorError, match="must feed 48000 Hz"):
         p.prepare(256, "cpu", 44100)
+
+
+def test_the_evaluator_gets_the_stateful_plugin_from_a_checkpoint(tmp_path):
+    from seplive.eval.plugin import plugin_for_checkpoint
+
+    torch.manual_seed(8)
+    path = save_checkpoint(NativeNet("tiny"), tmp_path / "m.pt")
+    plugin = plugin_for_checkpoint(path, context_ms=500.0)  # window options do not apply
+    assert isinstance(plugin, NativeSeparator) and not plugin.windowed and plugin.delay_samples == 128
