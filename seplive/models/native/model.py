@@ -299,7 +299,9 @@ class NativeNet(nn.Module):
         tails = state["tails"]
         frame0 = state["frame"]
         fresh = [key not in tails or tails[key][1] != frame0 for key in keys]
-        if any(fresh):
+        if not keys:  # no prompt this hop: the caches still advance, so the stream stays whole
+            chunks = x.new_zeros(b, 0, ch, k + j, c.hop)
+        elif any(fresh):
             # re-run the heads over the kept frames too and overlap-add from zero
             hh = torch.cat([state["hist_h"], h], dim=1)
             ss = torch.cat([state["hist_spec"], spec], dim=2)

@@ -124,7 +124,7 @@ class NativeSeparator(Separator):
                 f"native: window must be (groups, {c}, k * {self.hop_multiple}), got shape {tuple(x.shape)}"
             )
         g, _, n = x.shape
-        if not prompts or g == 0 or n == 0:
+        if g == 0 or n == 0:
             return np.zeros((len(prompts), g, c, n), np.float32)
         if self._ftz_thread != threading.get_ident():
             # recurrent states decaying in silence reach denormals, which are 10-100x slower
