@@ -71,19 +71,24 @@ class BandLinear(nn.Module):
             self.biases.append(nn.Parameter(torch.zeros(count, dim if encode else width * per_bin)))
 
     def forward(self, x: Tensor) -> Tensor:
+        # band-major batched matmuls: (bands, tokens, in) @ (bands, in, out) + bias
         outs, start = [], 0
         lead = x.shape[:-2]
+        flat = x.reshape(-1, *x.shape[-2:])  # (tokens, bins or K, features)
+        n = flat.shape[0]
         for (width, count), w, b in zip(self.bands, self.weights, self.biases, strict=True):
             if self.encode:
-                part = x[..., start : start + width * count, :].reshape(*lead, count, width * self.per_bin)
+                part = flat[:, start : start + width * count].reshape(n, count, width * self.per_bin)
                 start += width * count
-                outs.append(torch.einsum("...ki,kio->...ko", part, w) + b)
             else:
-                part = x[..., start : start + count, :]
+                part = flat[:, start : start + count]
                 start += count
-                y = torch.einsum("...ki,kio->...ko", part, w) + b
-                outs.append(y.reshape(*lead, width * count, self.per_bin))
-        return torch.cat(outs, dim=-2)
+            y = torch.baddbmm(b[:, None, :], part.transpose(0, 1), w)  # (count, tokens, out)
+            outs.append(y if self.encode else y.reshape(count, n, width, self.per_bin).transpose(1, 2))
+        if self.encode:
+            return torch.cat(outs, dim=0).transpose(0, 1).reshape(*lead, -1, self.dim)
+        out = torch.cat([o.reshape(-1, n, self.per_bin) for o in outs], dim=0)  # (bins, tokens, per_bin)
+        return out.transpose(0, 1).reshape(*lead, -1, self.per_bin)
 
 
 class TrunkLayer(nn.Module):
