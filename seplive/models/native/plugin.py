@@ -126,9 +126,10 @@ class NativeSeparator(Separator):
         g, _, n = x.shape
         if g == 0 or n == 0:
             return np.zeros((len(prompts), g, c, n), np.float32)
-        if self._ftz_thread != threading.get_ident():
+        if self._ftz_thread != threading.get_ident() and threading.current_thread() is not threading.main_thread():
             # recurrent states decaying in silence reach denormals, which are 10-100x slower
-            # on x86; flush them to zero on the thread that runs the model (the engine worker)
+            # on x86: flush them to zero on the live engine's worker thread (a per-thread
+            # CPU flag; the main thread's float mode, shared with everything else, is left alone)
             torch.set_flush_denormal(True)
             self._ftz_thread = threading.get_ident()
         device = next(self.model.parameters()).device
