@@ -199,5 +199,5 @@ def test_the_evaluator_gets_the_stateful_plugin_from_a_checkpoint(tmp_path):
 
     torch.manual_seed(8)
     path = save_checkpoint(NativeNet("tiny"), tmp_path / "m.pt")
-    plugin = plugin_for_checkpoint(path, context_ms=500.0)  # window options do not apply
+    plugin = plugin_for_checkpoint(path, context_ms=500.0, threads=None)  # window options do not apply
     assert isinstance(plugin, NativeSeparator) and not plugin.windowed and plugin.delay_samples == 128
