@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 from seplive.control.mix import MixSettings
+from seplive.models import SeparatorError
 from seplive.models.native import NativeNet, NativeSeparator, load_checkpoint
 from seplive.models.prompts import PROMPTS
 from seplive.stream.engine import Engine, EngineConfig, process_array
@@ -151,4 +152,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except SeparatorError as exc:  # a device or checkpoint that cannot work: one line
+        raise SystemExit(f"bench_native: {exc}") from None
