@@ -89,7 +89,7 @@ def streaming_error(net: NativeNet, seeds: int = 3, frames: int = 60) -> float:
             while pos < frames:
                 k = min(int(rng.integers(1, 5)), frames - pos)
                 ids = tuple(int(i) for i in rng.integers(0, len(net.prompts), int(rng.integers(1, 4))))
-                out = net.step(x[..., pos * hop : (pos + k) * hop], ids, state)
+                out, state = net.step(x[..., pos * hop : (pos + k) * hop], ids, state)
                 ref = net.forward_causal(x[..., : (pos + k) * hop], torch.tensor([ids, ids]))[..., pos * hop :]
                 worst = max(worst, float((out - ref).abs().max()))
                 pos += k

@@ -99,7 +99,7 @@ def test_streaming_equals_the_full_causal_forward_across_prompt_switches(preset,
         state = net.init_state(2)
         pos, worst = 0, 0.0
         for k, ids in plan:
-            out = net.step(x[..., pos : pos + k * hop], ids, state)
+            out, state = net.step(x[..., pos : pos + k * hop], ids, state)
             if ids:
                 ref = refs[ids][..., pos : pos + k * hop]
                 worst = max(worst, float((out - ref).abs().max()))

@@ -284,9 +284,12 @@ class NativeNet(nn.Module):
             "frame": 0,  # frames processed so far
         }
 
-    def step(self, x: Tensor, prompt_ids: list[int] | tuple[int, ...], state: StreamState) -> Tensor:
-        """Stream: new samples ``(B, C, k hop)`` -> ``(B, P, C, k hop)``, equal to the same
-        samples of :meth:`forward_causal` for these prompts.
+    def step(
+        self, x: Tensor, prompt_ids: list[int] | tuple[int, ...], state: StreamState
+    ) -> tuple[Tensor, StreamState]:
+        """Stream: new samples ``(B, C, k hop)`` -> ``((B, P, C, k hop), state)``, equal to
+        the same samples of :meth:`forward_causal` for these prompts.  ``state`` (from
+        :meth:`init_state`) is updated in place and returned.
 
         ``prompt_ids`` (ids into ``prompts``, repeats allowed) may change from call to call:
         the trunk state is prompt-independent and heads keep no state, so a prompt that was
@@ -324,7 +327,7 @@ class NativeNet(nn.Module):
         state["tails"] = new_tails
         state["hist_h"] = torch.cat([state["hist_h"], h], dim=1)[:, -j:] if j else state["hist_h"]
         state["hist_spec"] = torch.cat([state["hist_spec"], spec], dim=2)[:, :, -j:] if j else state["hist_spec"]
-        return out
+        return out, state
 
     def _step_conditions(self, prompt_ids: tuple[int, ...], batch: int, state: StreamState):
         """Slot keys ``(id, repeat)`` and head conditions for a prompt list, cached in the

@@ -138,5 +138,5 @@ class NativeSeparator(Separator):
             self._groups = g
         ids = tuple(self._index[p] for p in prompts)
         with torch.inference_mode():
-            out = self.model.step(torch.from_numpy(x).to(device), ids, self._state)  # (G, P, C, n)
+            out, self._state = self.model.step(torch.from_numpy(x).to(device), ids, self._state)  # (G, P, C, n)
             return np.ascontiguousarray(out.transpose(0, 1).float().cpu().numpy())
