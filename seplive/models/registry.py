@@ -17,6 +17,7 @@ _FACTORIES: dict[str, str | Callable[..., Separator]] = {
     "hpss": "seplive.models.dsp:HPSSeparator",
     "tuss": "seplive.models.tuss:TussSeparator",
     "lasaft": "seplive.models.lasaft:LasaftSeparator",
+    "native": "seplive.models.native:NativeSeparator",
     "checkpoint": "seplive.eval.plugin:open_checkpoint",
 }
 
