@@ -167,13 +167,23 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_run_args(run)
-    presets = sub.add_parser("presets", help="list session presets and controller profiles")
-    presets.add_argument("--json", action="store_true")
+    presets = sub.add_parser(
+        "presets", help="list session presets and controller profiles",
+        description="List the session presets (seplive --preset NAME) with their descriptions, where each was"
+        " found (./presets, then ~/.config/seplive/presets, then the shipped ones: the first wins), and the MIDI"
+        " controller profiles (seplive --midi NAME).",
+    )
+    presets.add_argument("--json", action="store_true", help="machine-readable: names, descriptions, paths")
     presets.add_argument("--all", action="store_true", help="also the presets hidden by a nearer folder")
-    models = sub.add_parser("models", help="list the separation plugins")
-    models.add_argument("--json", action="store_true")
-    devices = sub.add_parser("devices", help="list audio devices, defaults and loopback candidates")
-    devices.add_argument("--json", action="store_true")
+    models = sub.add_parser("models", help="list the separation plugins",
+                            description="List the separation plugins (seplive -m NAME) and the prompts each has.")
+    models.add_argument("--json", action="store_true", help="machine-readable")
+    devices = sub.add_parser(
+        "devices", help="list audio devices, defaults and loopback candidates",
+        description="List the audio devices PortAudio sees (with PulseAudio sinks and sources on Linux), the"
+        " defaults, and what --input loopback would capture.",
+    )
+    devices.add_argument("--json", action="store_true", help="machine-readable")
     sub.add_parser("learn", add_help=False, help="MIDI learn: move a control, name a target, get a map file"
                    " ('seplive learn --help')")
     demo = sub.add_parser("demo", help="make a short song and run it through the live engine (no sound card needed)")
@@ -182,8 +192,18 @@ def build_parser() -> argparse.ArgumentParser:
     from .eval import cli as eval_cli
     from .train import cli as train_cli
 
-    train_cli.add_arguments(sub.add_parser("train", help="train a separation model on generated data (TOML config)"))
-    eval_cli.add_arguments(sub.add_parser("eval", help="score models offline and through the live engine (SI-SDR, SDR)"))
+    train_cli.add_arguments(sub.add_parser(
+        "train", help="train a separation model on generated data (TOML config)",
+        description="Train a model from a TOML config (presets/train/*.toml) on data generated on the fly; leaves"
+        " model.pt (weights only) and model.json (what and how) in --out. Several GPUs or nodes: torchrun"
+        " --nproc_per_node=N -m seplive train ...",
+    ))
+    eval_cli.add_arguments(sub.add_parser(
+        "eval", help="score models offline and through the live engine (SI-SDR, SDR)",
+        description="Score models and checkpoints on fixed held-out mixtures (or --stems DIR): SI-SDR and SDR"
+        " improvement over the mixture per prompt, offline and through the live engine, beside the mixture,"
+        " center and hpss. Prints a markdown table; --json/--markdown write it.",
+    ))
     return parser
 
 
