@@ -24,26 +24,13 @@ import time
 from pathlib import Path
 
 import numpy as np
-import scipy.signal as ss
 import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from servers import PulseServer  # noqa: E402
+from soakrun import chirp, delays  # noqa: E402  (one chirp and one delay finder for both)
 
 RATE = 48000
-
-
-def chirp(seconds=0.25, amp=0.4):
-    n = int(seconds * RATE)
-    t = np.arange(n) / RATE
-    return (amp * np.sin(2 * np.pi * (300 * t + (6000 - 300) / 2 / seconds * t * t)) * np.hanning(n)).astype(np.float32)
-
-
-def delays(rec: np.ndarray, ref: np.ndarray) -> list[int]:
-    """Distances between consecutive direct/through chirp pairs in a recording."""
-    cc = ss.correlate(rec[:, 0], ref, mode="valid", method="fft") / np.sum(ref * ref)
-    p, _ = ss.find_peaks(np.abs(cc), height=0.3, distance=len(ref) // 4)
-    return [int(p[i + 1] - p[i]) for i in range(0, len(p) - 1, 2)]
 
 
 def run_session(args: list[str], seconds: float, play_at: list[float], tmp: Path, ref: np.ndarray, background=None):

@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -34,6 +32,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench_engine import machine as engine_machine  # noqa: E402  (bench/ is the script folder)
 
 from seplive.control.mix import MixSettings  # noqa: E402
 from seplive.fx import hooks  # noqa: E402
@@ -51,17 +51,8 @@ FULL = {
 
 
 def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     pyo = load_pyo()
-    return (f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, numpy {np.__version__}, "
-            f"pyo {getattr(pyo, 'PYO_VERSION', '?')}")
+    return f"{engine_machine()}, pyo {getattr(pyo, 'PYO_VERSION', '?')}"
 
 
 class Timed:
