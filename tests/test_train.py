@@ -112,6 +112,10 @@ def test_config_errors_name_the_key():
         toy_config(optim={"lr": "fast"})
     with pytest.raises(ConfigError, match="did you mean 'train'"):
         config_from_dict({"model": {"architecture": "lasaft"}, "trian": {}})
+    with pytest.raises(ConfigError, match=r"'loss.inactive_weight' must be in \(0, 1\]"):
+        toy_config(loss={"inactive_weight": 0})
+    with pytest.raises(ConfigError, match=r"'data.dropout' must be in \[0, 1\)"):
+        toy_config(data={"dropout": 1.5})
 
 
 def _cli(*args, timeout=120, **kw):

@@ -74,3 +74,27 @@ def test_allowed_permutations_respect_categories():
     ok0 = {tuple(p) for p, a in zip(perms.tolist(), allowed[0].tolist(), strict=True) if a}
     assert ok0 == {(0, 1, 2), (2, 1, 0)}
     assert allowed[1].sum().item() == 1
+
+
+def test_inactive_weight_and_the_active_inactive_split():
+    a, b = _sig(30), _sig(31)
+    mix = (a + b)[None]
+    ids = torch.tensor([[0, 3, 5]])  # speech (active), drums (active), vocals (silent target)
+    targets = torch.stack([a, b, torch.zeros_like(a)])[None]
+    est = torch.stack([a + _sig(32), 0.5 * mix[0], torch.zeros_like(a)])[None]  # muting the silent slot: -30 dB
+    per = [thresholded_snr_loss(est[0, i], targets[0, i], mix[0]).item() for i in range(3)]
+    details: dict = {}
+    plain, _ = separation_loss(est, targets, mix, ids, details=details)
+    assert plain.item() == pytest.approx(sum(per) / 3, abs=1e-4)
+    assert details["active_slots"] == 2 and details["inactive_slots"] == 1
+    assert details["active_db"] == pytest.approx((per[0] + per[1]) / 2, abs=1e-4)
+    assert details["inactive_db"] == pytest.approx(-30.0, abs=1e-3)
+    # a lower weight moves the mean towards the active slots (silence's reward counts less)
+    low, _ = separation_loss(est, targets, mix, ids, inactive_weight=0.2)
+    assert low.item() == pytest.approx((per[0] + per[1] + 0.2 * per[2]) / 2.2, abs=1e-4)
+    assert low.item() > plain.item()
+    # no silent slot: NaN for its mean, and the weight changes nothing
+    d2: dict = {}
+    two, _ = separation_loss(est[:, :2], targets[:, :2], mix, ids[:, :2], inactive_weight=0.2, details=d2)
+    assert math.isnan(d2["inactive_db"]) and d2["inactive_slots"] == 0
+    assert two.item() == pytest.approx((per[0] + per[1]) / 2, abs=1e-4)

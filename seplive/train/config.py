@@ -68,6 +68,8 @@ class DataSection:
     seconds: float = 4.0
     channels: int = 2
     tasks: list[str] | None = None
+    #: chance that a prompt of a random ("tuss") example has no source (a silent target)
+    dropout: float = 0.25
     batch_size: int = 4
     num_workers: int = 0
     fixed_batch: bool = False
@@ -89,6 +91,9 @@ class LossSection:
     snr_max_db: float = 30.0
     inactive_db: float = -60.0
     pit: bool = True
+    #: weight of slots whose target is silent, against 1 for the others: below 1 the easy
+    #: reward for silence (down to -snr_max_db) stops dominating a young model
+    inactive_weight: float = 1.0
 
 
 @dataclass
@@ -181,6 +186,10 @@ def _check(cfg: TrainConfig) -> None:
     positive("train.steps", cfg.train.steps)
     positive("train.checkpoint_every", cfg.train.checkpoint_every)
     positive("train.log_every", cfg.train.log_every)
+    if not 0.0 <= cfg.data.dropout < 1.0:
+        raise ConfigError(f"config key 'data.dropout' must be in [0, 1), got {cfg.data.dropout}")
+    if not 0.0 < cfg.loss.inactive_weight <= 1.0:
+        raise ConfigError(f"config key 'loss.inactive_weight' must be in (0, 1], got {cfg.loss.inactive_weight}")
     if cfg.data.num_workers < 0:
         raise ConfigError(f"config key 'data.num_workers' must be >= 0, got {cfg.data.num_workers}")
     if cfg.optim.warmup_steps < 0 or cfg.optim.grad_clip < 0:

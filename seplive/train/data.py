@@ -108,6 +108,7 @@ def make_sampler(data: Any) -> ExampleSource:
         "sample_rate": data.sample_rate,
         "seconds": data.seconds,
         "channels": data.channels,
+        "dropout": data.dropout,
     }
     if data.tasks is not None:
         kw["tasks"] = list(data.tasks)

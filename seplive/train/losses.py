@@ -27,6 +27,12 @@ over channels and samples (a stereo stem is one signal), ``tau = 10 ** (-snr_max
   interchangeable, so the loss takes the best assignment of those slots' estimates to their
   targets (permutation-invariant training restricted to the category); slots of different
   prompts are never swapped.  Padding slots (prompt id < 0) are ignored.
+
+- **weighting**: the batch loss is the mean over slots, inactive ones weighted by
+  ``inactive_weight`` (1 by default, as in TUSS).  Silence is the easiest thing to learn
+  (an inactive slot reaches ``-snr_max_db`` by muting, an active one only 0 dB), so a young
+  or small model, trained briefly on a CPU, can settle on muting most prompts; a weight
+  below 1 keeps the active slots in charge.
 """
 
 from __future__ import annotations
@@ -37,7 +43,7 @@ import math
 import torch
 from torch import Tensor
 
-__all__ = ["thresholded_snr_loss", "pair_losses", "separation_loss", "best_permutations"]
+__all__ = ["thresholded_snr_loss", "pair_losses", "separation_loss", "best_permutations", "active_slots"]
 
 _EPS = 1e-8
 
@@ -62,7 +68,7 @@ def thresholded_snr_loss(
     tau = 10.0 ** (-snr_max_db / 10.0)
     ref_e = _energy(ref)
     mix_e = _energy(mix).expand_as(ref_e)
-    active = ref_e > mix_e * 10.0 ** (inactive_db / 10.0)
+    active = active_slots(ref, mix, inactive_db)
     err_e = _energy(est - ref)
     floor = torch.where(active, ref_e, mix_e)
     num = 10.0 * torch.log10(err_e + tau * floor + _EPS)
@@ -106,6 +112,14 @@ def pair_losses(est: Tensor, ref: Tensor, mix: Tensor, ids: Tensor, **kw: float)
     return out
 
 
+def active_slots(ref: Tensor, mix: Tensor, inactive_db: float = -60.0) -> Tensor:
+    """Which targets have a source: energy above ``inactive_db`` relative to the mixture.
+
+    ``ref`` ``(..., C, T)``, ``mix`` broadcastable to it -> ``(...)`` bool."""
+    ref_e = _energy(ref)
+    return ref_e > _energy(mix).expand_as(ref_e) * 10.0 ** (inactive_db / 10.0)
+
+
 def separation_loss(
     est: Tensor,
     ref: Tensor,
@@ -114,11 +128,17 @@ def separation_loss(
     snr_max_db: float = 30.0,
     inactive_db: float = -60.0,
     pit: bool = True,
+    inactive_weight: float = 1.0,
+    details: dict[str, float] | None = None,
 ) -> tuple[Tensor, Tensor]:
-    """Mean loss over the real (non-padding) slots of a batch, and the chosen permutations.
+    """Weighted mean loss over the real (non-padding) slots of a batch, and the chosen
+    permutations.
 
     ``est``, ``ref``: ``(B, P, C, T)``; ``mix``: ``(B, C, T)``; ``ids``: ``(B, P)`` long,
-    ``-1`` for padding.  Returns ``(loss scalar, perm (B, P))``.
+    ``-1`` for padding.  Slots with a silent target weigh ``inactive_weight``, the others 1.
+    ``details``, when given, receives the plain means over active and over inactive slots
+    (``active_db``, ``inactive_db``; NaN where there is none) and their counts: the active
+    mean is the one that says whether the model separates.  Returns ``(loss, perm (B, P))``.
     """
     if est.shape != ref.shape:
         raise ValueError(f"estimate {tuple(est.shape)} and target {tuple(ref.shape)} differ in shape")
@@ -138,6 +158,13 @@ def separation_loss(
         k = total.argmin(dim=1)
         perm = perms[k]  # (B, P)
         per = cost_each[torch.arange(b, device=ids.device), k]  # (B, P)
+    active = active_slots(ref, mix[:, None], inactive_db)
+    weight = torch.where(active, 1.0, float(inactive_weight)) * valid
     per = torch.where(valid, per, torch.zeros_like(per))
-    n = valid.sum().clamp(min=1)
-    return per.sum() / n, perm
+    if details is not None:
+        with torch.no_grad():
+            for name, sel in (("active", valid & active), ("inactive", valid & ~active)):
+                n_sel = int(sel.sum())
+                details[f"{name}_db"] = float(per[sel].mean()) if n_sel else math.nan
+                details[f"{name}_slots"] = n_sel
+    return (per * weight).sum() / weight.sum().clamp(min=1e-8), perm

@@ -181,6 +181,7 @@ def _train(
     end = t.steps if stop_at is None else min(t.steps, stop_at)
     t0 = time.perf_counter()
     window: list[float] = []
+    sums = {"active": [0.0, 0], "inactive": [0.0, 0]}  # loss sum and slot count since the last log
     it = iter(loader)
     while step < end:
         batch = next(it)
@@ -188,9 +189,11 @@ def _train(
         ids = batch["ids"].to(device, non_blocking=True)
         targets = batch["targets"].to(device, non_blocking=True)
         est = net(mix, ids)
+        parts: dict[str, float] = {}
         loss, _ = separation_loss(
-            est, targets, mix, ids, snr_max_db=cfg.loss.snr_max_db, inactive_db=cfg.loss.inactive_db, pit=cfg.loss.pit
-        )
+            est, targets, mix, ids, snr_max_db=cfg.loss.snr_max_db, inactive_db=cfg.loss.inactive_db,
+            pit=cfg.loss.pit, inactive_weight=cfg.loss.inactive_weight, details=parts,
+        )  # fmt: skip
         if not torch.isfinite(loss):
             raise FloatingPointError(f"the loss became {loss.item()} at step {step}; lower optim.lr or check the data")
         opt.zero_grad(set_to_none=True)
@@ -205,13 +208,21 @@ def _train(
             value /= world
         history.append([step, float(value)])
         window.append(float(value))
+        for name in ("active", "inactive"):  # this process's slots (what the log line shows)
+            if parts[f"{name}_slots"]:
+                sums[name][0] += parts[f"{name}_db"] * parts[f"{name}_slots"]
+                sums[name][1] += parts[f"{name}_slots"]
         if main and (step % t.log_every == 0 or step == end):
             gn = f" grad {float(grad_norm):.2f}" if grad_norm is not None else ""
-            say(f"step {step}/{t.steps} loss {sum(window) / len(window):.3f} dB lr {sched.get_last_lr()[0]:.2e}{gn}")
+            means = {k: (v[0] / v[1] if v[1] else None) for k, v in sums.items()}
+            split = " ".join(f"{k} {v:.2f}" for k, v in means.items() if v is not None)
+            say(f"step {step}/{t.steps} loss {sum(window) / len(window):.3f} dB ({split}) lr {sched.get_last_lr()[0]:.2e}{gn}")
             with open(out / "train_log.jsonl", "a") as f:
-                f.write(json.dumps({"step": step, "loss": sum(window) / len(window), "lr": sched.get_last_lr()[0],
+                f.write(json.dumps({"step": step, "loss": sum(window) / len(window), "active_db": means["active"],
+                                    "inactive_db": means["inactive"], "lr": sched.get_last_lr()[0],
                                     "wall_s": time.perf_counter() - t0}) + "\n")  # fmt: skip
             window = []
+            sums = {"active": [0.0, 0], "inactive": [0.0, 0]}
         if step % t.checkpoint_every == 0 or step == end:
             checkpoint(step)
     if world > 1:
