@@ -306,11 +306,12 @@ class Session:
             for control in cfg.controls:
                 control.start(self)
                 started.append(control)
+            # the collector's full passes, out of the way of the audio (freeze before the clock starts)
+            self.stalls.start(freeze=self.live or cfg.realtime)
             t0 = time.perf_counter()  # the clock starts after the controls: a slow start must not burst
             if self._route is not None:
                 self._route.engage()
             self._watch_devices()
-            self.stalls.start()
             n = 0
             while not self._stop.is_set():
                 want = int(min(block, limit - self.frames_in))
@@ -378,14 +379,19 @@ class Session:
         return report
 
     def _deadline(self, block: int) -> float | None:
-        """Live: the model may take until the output would run dry (keeping a block and a
-        half in reserve); files: no waiting (inline) or the pacing clock's own budget."""
+        """Live: the model may take until the output would run dry (keeping two blocks in
+        reserve); files: no waiting (inline) or the pacing clock's own budget.
+
+        Also when the input is behind (a burst from the device, or the loop was held up):
+        the output ring still holds what it holds, so waiting for a result that is a
+        moment away costs nothing, while giving up at once would play a hop dry that had
+        time.  Catching up is the input's business (it skips what is older than its
+        backlog limit), and the output's reserve says when waiting would be too late."""
         if not self._device_outs:
             return None
         now = time.monotonic()
         if getattr(self.source, "backlog", 0) > self.source.max_backlog // 2:
             self.stalls.behind_blocks += 1
-            return now  # behind real time already: play dry and catch up, never wait
         # what waits in our ring, less two blocks in reserve (what the device itself holds
         # is not counted: PortAudio's figure for it is only an estimate); a moment at least,
         # so a result a thread switch away is not missed

@@ -87,10 +87,10 @@ class EngineConfig:
 class EngineCounters:
     hops: int = 0
     deadline_misses: int = 0
-    #: the misses by cause: ``misses_no_time``, the output had no time left to give the
-    #: model when it asked for the hop (the deadline it gave had passed already);
-    #: ``misses_late``, the model had time (until the deadline, or without one its compute
-    #: budget, the time since the hop was submitted) and did not finish within it
+    #: the misses by cause: ``misses_no_time``, the output could not give the model its
+    #: compute budget when it asked for the hop (its buffer was nearly dry already: the
+    #: input came late or the loop was held up); ``misses_late``, the model had its budget
+    #: or more and did not finish (a model too slow for the hop, or its thread stalled)
     misses_no_time: int = 0
     misses_late: int = 0
     #: the closest a hop the output waited for came to its deadline (ms; None: none waited)
@@ -637,7 +637,7 @@ class Engine:
         """Sort a miss by its cause, or note how close a result came to missing."""
         c = self.counters
         if result is None:
-            if deadline is not None and deadline <= asked:
+            if deadline is not None and deadline - asked < self.compute_budget / self.out_rate:
                 c.misses_no_time += 1
             else:
                 c.misses_late += 1

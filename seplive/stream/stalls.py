@@ -30,6 +30,7 @@ class StallMeter:
         self._last_in: float | None = None
         self._gc_start = 0.0
         self._installed = False
+        self._frozen = False
 
     # -- the loop ------------------------------------------------------------------------
     def block_in(self) -> float:
@@ -57,8 +58,17 @@ class StallMeter:
         if pause > self.gc_pause_s_max:
             self.gc_pause_s_max = pause
 
-    def start(self) -> None:
-        if not self._installed:
+    def start(self, freeze: bool = False) -> None:
+        """Start counting.  ``freeze``: collect once now and move every object there is
+        (the model, torch's and numpy's modules: a few hundred thousand) out of the
+        collector's sight until :meth:`stop`, so that a full collection during the run
+        walks only what the run itself made: ~150 ms otherwise on a 2-core VM, longer
+        than the output buffer."""
+        if freeze and not self._frozen:
+            gc.collect()
+            gc.freeze()
+            self._frozen = True
+        if not self._installed:  # after the collection above: that one is not the run's
             gc.callbacks.append(self._on_gc)
             self._installed = True
 
@@ -66,6 +76,9 @@ class StallMeter:
         if self._installed:
             gc.callbacks.remove(self._on_gc)
             self._installed = False
+        if self._frozen:  # a Python program that goes on after the run gets its collector back
+            gc.unfreeze()
+            self._frozen = False
 
     def report(self) -> dict[str, Any]:
         return {
