@@ -28,6 +28,7 @@ from .models.prompts import REST, canonical
 from .stream.devices import DeviceError
 from .stream.engine import Engine, EngineConfig
 from .stream.files import AUDIO_EXTENSIONS, FileSink, FileSource
+from .stream.stalls import StallMeter
 
 log = logging.getLogger("seplive")
 
@@ -188,6 +189,7 @@ class Session:
         self.frames_in = 0
         self.frames_out = 0
         self.wall_s = 0.0
+        self.stalls = StallMeter()
 
     @property
     def latency_samples(self) -> int:
@@ -224,12 +226,29 @@ class Session:
         return {
             "latency_ms": 1000.0 * self.latency_samples / self.source.sample_rate,
             "deadline_misses": c.deadline_misses,
+            "misses": self.miss_causes(),
             "xruns": self.xruns,
             "rtf": st.total_s / audio_s if audio_s else 0.0,
             "compute_ms_p50": st.percentile_ms(50),
             "compute_ms_p99": st.percentile_ms(99),
             "meters": dict(eng.meters),
             "prompts": list(eng.prompts),
+        }
+
+    def miss_causes(self) -> dict[str, Any]:
+        """Deadline misses by cause, and the timings that tell a stall from a slow model."""
+        c = self.engine.counters
+        runner = self.engine._runner
+        margin = c.deadline_margin_ms_min
+        return {
+            "no_time": c.misses_no_time,
+            "late": c.misses_late,
+            "late_results": runner.late_results,
+            "late_by_ms_max": 1000.0 * runner.late_by_s_max,
+            "deadline_margin_ms_min": margin,
+            "worker_queue_ms_max": 1000.0 * runner.queue_s_max,
+            "compute_ms_max": 1000.0 * runner.stats.max_s,
+            **self.stalls.report(),
         }
 
     def live_status(self) -> dict[str, Any]:
@@ -287,6 +306,8 @@ class Session:
             for control in cfg.controls:
                 control.start(self)
                 started.append(control)
+            # the collector's full passes, out of the way of the audio (freeze before the clock starts)
+            self.stalls.start(freeze=self.live or cfg.realtime)
             t0 = time.perf_counter()  # the clock starts after the controls: a slow start must not burst
             if self._route is not None:
                 self._route.engage()
@@ -295,6 +316,7 @@ class Session:
             while not self._stop.is_set():
                 want = int(min(block, limit - self.frames_in))
                 x = self.source.read(want) if want > 0 else np.zeros((0, self.source.channels), np.float32)
+                t_in = self.stalls.block_in()
                 self.frames_in += len(x)
                 exhausted = want <= 0 or len(x) < want
                 if exhausted and tail > 0:
@@ -329,9 +351,11 @@ class Session:
                 self.frames_out += len(y)
                 if self.live and n % 64 == 0:
                     self._poll_xruns()
+                self.stalls.block_out(t_in)
             ok = True
         finally:
             self.wall_s = time.perf_counter() - t0
+            self.stalls.stop()
             if self._watcher is not None:
                 self._watcher.stop()
             for control in reversed(started):
@@ -355,13 +379,19 @@ class Session:
         return report
 
     def _deadline(self, block: int) -> float | None:
-        """Live: the model may take until the output would run dry (keeping a block and a
-        half in reserve); files: no waiting (inline) or the pacing clock's own budget."""
+        """Live: the model may take until the output would run dry (keeping two blocks in
+        reserve); files: no waiting (inline) or the pacing clock's own budget.
+
+        Also when the input is behind (a burst from the device, or the loop was held up):
+        the output ring still holds what it holds, so waiting for a result that is a
+        moment away costs nothing, while giving up at once would play a hop dry that had
+        time.  Catching up is the input's business (it skips what is older than its
+        backlog limit), and the output's reserve says when waiting would be too late."""
         if not self._device_outs:
             return None
         now = time.monotonic()
         if getattr(self.source, "backlog", 0) > self.source.max_backlog // 2:
-            return now  # behind real time already: play dry and catch up, never wait
+            self.stalls.behind_blocks += 1
         # what waits in our ring, less two blocks in reserve (what the device itself holds
         # is not counted: PortAudio's figure for it is only an estimate); a moment at least,
         # so a result a thread switch away is not missed

@@ -140,6 +140,10 @@ class LiveView:
         load.append(f"  rtf {st['rtf']:.3f}")
         trouble = Text("deadline misses ", style="bold")
         trouble.append(str(st["deadline_misses"]), style="red" if st["deadline_misses"] else "green")
+        why = st.get("misses")
+        if st["deadline_misses"] and why:  # a stall (no time left) or a model too slow (late)
+            trouble.append(f" (no time {why['no_time']}, late {why['late']}; longest loop gap"
+                           f" {why['loop_gap_ms_max']:.0f} ms)")
         trouble.append("  xruns ")
         trouble.append(str(st["xruns"]), style="red" if st["xruns"] else "green")
         if st.get("plugin_errors"):

@@ -179,7 +179,8 @@ def soak(seconds: float, model: str = "center", warmup_s: float = 8.0, flood_rat
 def summary(r: dict) -> dict:
     rep = r["report"]
     keys = ("deadline_misses", "xruns", "input_skipped_frames", "output_drift_corrections", "output_restarts", "hops",
-            "compute_ms_p50", "compute_ms_p99", "rtf", "latency_ms", "device_losses")
+            "compute_ms_p50", "compute_ms_p99", "rtf", "latency_ms", "device_losses", "skipped_hops", "underflows",
+            "misses", "latency_breakdown_ms")
     lat = r["latency_measured_ms"]
     return {
         "seconds": r["seconds"], "model": r["model"],

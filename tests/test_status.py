@@ -87,7 +87,8 @@ def test_live_view_in_a_terminal_json_log_and_a_preset_loaded_over_osc(tmp_path)
     lines = [json.loads(x) for x in log.read_text().splitlines()]
     assert len(lines) >= 5
     for rec in lines:
-        assert {"latency_ms", "deadline_misses", "xruns", "compute_ms_p99", "meters_dbfs", "gains_db"} <= set(rec)
+        assert {"latency_ms", "deadline_misses", "misses", "xruns", "compute_ms_p99", "meters_dbfs", "gains_db"} <= set(rec)
+        assert {"no_time", "late", "loop_gap_ms_max", "gc_pause_ms_max"} <= set(rec["misses"])
     assert lines[-1]["gains_db"]["rest"] == "muted" and lines[-1]["gains_db"]["vocals"] == 0.0
     assert lines[-1]["last_control"]["origin"] == "preset"
     assert sf.info(out).frames == sf.info(song).frames

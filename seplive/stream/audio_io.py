@@ -157,8 +157,13 @@ class DeviceSink:
 
     @property
     def queued(self) -> int:
-        """Frames the device has yet to play (the priming, before the first block)."""
-        return self.target if self._action is None else self._ring.read_available
+        """Frames the device has yet to play before the next block written.  That is the
+        priming before the first block, and again after an underflow: the ring ran dry,
+        so the next write primes it afresh (reading it as empty would give the model no
+        time for a block that still has the whole priming ahead of it)."""
+        if self._action is None or self._action not in self._stream.actions:
+            return self.target
+        return self._ring.read_available
 
     @property
     def fill_average(self) -> float:

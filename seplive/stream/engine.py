@@ -31,6 +31,7 @@ from __future__ import annotations
 import copy
 import logging
 import math
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -86,6 +87,14 @@ class EngineConfig:
 class EngineCounters:
     hops: int = 0
     deadline_misses: int = 0
+    #: the misses by cause: ``misses_no_time``, the output could not give the model its
+    #: compute budget when it asked for the hop (its buffer was nearly dry already: the
+    #: input came late or the loop was held up); ``misses_late``, the model had its budget
+    #: or more and did not finish (a model too slow for the hop, or its thread stalled)
+    misses_no_time: int = 0
+    misses_late: int = 0
+    #: the closest a hop the output waited for came to its deadline (ms; None: none waited)
+    deadline_margin_ms_min: float | None = None
     skipped_hops: int = 0
     plugin_errors: int = 0
     underflows: int = 0
@@ -583,11 +592,19 @@ class Engine:
         """
         t = self._out_pos
         need_end = t + frames - self.slack - self.compute_budget
+        asked = None
         while self._z.end < need_end and self._next_final < self._next_submit:
             hop = self._next_final
-            if deadline is not None and hop not in self._runner.results:
-                self._runner.wait_for(hop, deadline)
-            self._finalise(hop, self._runner.take(hop))
+            if self._runner.threaded:
+                if asked is None:
+                    asked = time.monotonic()
+                if deadline is not None and hop not in self._runner.results:
+                    self._runner.wait_for(hop, deadline)
+                result = self._runner.take(hop, missed_at=asked if deadline is None else deadline)
+                self._count_deadline(result, asked, deadline)
+            else:
+                result = self._runner.take(hop)
+            self._finalise(hop, result)
         if self.counters.bypassed:
             while self._next_final < self._next_submit:
                 self._finalise(self._next_final, _BYPASSED)
@@ -615,6 +632,19 @@ class Engine:
                 self.last_stems = self._tap_delay.process(flat).reshape(self.last_stems.shape)
         self._meter("output", out)
         return out
+
+    def _count_deadline(self, result: object, asked: float, deadline: float | None) -> None:
+        """Sort a miss by its cause, or note how close a result came to missing."""
+        c = self.counters
+        if result is None:
+            if deadline is not None and deadline - asked < self.compute_budget / self.out_rate:
+                c.misses_no_time += 1
+            else:
+                c.misses_late += 1
+        elif deadline is not None:
+            margin = 1000.0 * (deadline - time.monotonic())
+            if c.deadline_margin_ms_min is None or margin < c.deadline_margin_ms_min:
+                c.deadline_margin_ms_min = margin
 
     # -- latency ---------------------------------------------------------------------------
     def _simulate_slack(self) -> int:

@@ -45,12 +45,14 @@ class ComputeStats:
 class Job:
     """One hop to compute: its index, its input window, the prompts to separate."""
 
-    __slots__ = ("hop", "window", "prompts")
+    __slots__ = ("hop", "window", "prompts", "submitted")
 
     def __init__(self, hop: int, window: np.ndarray, prompts: tuple[str, ...] = ()) -> None:
         self.hop = hop
         self.window = window
         self.prompts = prompts
+        #: ``time.monotonic()`` when it was handed to the runner (threaded only)
+        self.submitted = 0.0
 
 
 class InlineRunner:
@@ -65,6 +67,12 @@ class InlineRunner:
         self.skipped = 0
         #: set by the engine: hops below this were played without a result (stale)
         self.first_useful_hop = 0
+        #: the longest a job waited for the worker to start it (threaded only), seconds
+        self.queue_s_max = 0.0
+        #: missed hops whose result came in after all, and the latest it came (after the
+        #: deadline it missed), seconds: a stall, or a model too slow for the hop
+        self.late_results = 0
+        self.late_by_s_max = 0.0
 
     def submit(self, job: Job) -> None:
         t0 = time.perf_counter()
@@ -74,7 +82,9 @@ class InlineRunner:
             self.results[job.hop] = exc
         self.stats.add(time.perf_counter() - t0)
 
-    def take(self, hop: int) -> object | None:
+    def take(self, hop: int, missed_at: float | None = None) -> object | None:
+        """The result of ``hop`` (None: not there).  ``missed_at``: the deadline it is
+        taken at; when there is no result the runner notes how late it comes after all."""
         return self.results.pop(hop, None)
 
     def wait_for(self, hop: int, deadline: float) -> bool:
@@ -106,14 +116,24 @@ class ThreadedRunner(InlineRunner):
         self._jobs: deque[Job] = deque()
         self._cv = threading.Condition()
         self._done = threading.Condition()
+        #: missed hop -> its deadline (monotonic), until its result arrives or is skipped
+        self._missed: dict[int, float] = {}
         self._closed = False
         self._thread = threading.Thread(target=self._loop, name="seplive-model", daemon=True)
         self._thread.start()
 
     def submit(self, job: Job) -> None:
+        job.submitted = time.monotonic()
         with self._cv:
             self._jobs.append(job)
             self._cv.notify()
+
+    def take(self, hop: int, missed_at: float | None = None) -> object | None:
+        with self._done:
+            result = self.results.pop(hop, None)
+            if result is None and missed_at is not None:
+                self._missed[hop] = missed_at
+        return result
 
     def _loop(self) -> None:
         while True:
@@ -125,20 +145,34 @@ class ThreadedRunner(InlineRunner):
                 if self._skip_stale and self._jobs[0].hop < self.first_useful_hop:
                     # hops the output has already played dry: computing them is wasted time
                     while self._jobs and self._jobs[0].hop < self.first_useful_hop:
-                        self._jobs.popleft()
+                        stale = self._jobs.popleft()
                         self.skipped += 1
+                        if self._missed:
+                            with self._done:  # played dry and never computed: nothing to wait for
+                                self._missed.pop(stale.hop, None)
                     if self._on_skip is not None:
                         self._on_skip()
                     if not self._jobs:
                         continue
                 job = self._jobs.popleft()
             t0 = time.perf_counter()
+            queued = time.monotonic() - job.submitted
+            if queued > self.queue_s_max:
+                self.queue_s_max = queued
             try:
                 result: object = self._compute(job)
             except Exception as exc:
                 result = exc
             self.stats.add(time.perf_counter() - t0)
             with self._done:
+                if self._missed:
+                    missed_at = self._missed.pop(job.hop, None)
+                    if missed_at is not None:  # played dry already: note how late it is
+                        self.late_results += 1
+                        self.late_by_s_max = max(self.late_by_s_max, time.monotonic() - missed_at)
+                        for k in [k for k in self._missed if k < job.hop]:  # skipped: never coming
+                            del self._missed[k]
+                        continue
                 self.results[job.hop] = result
                 self._done.notify_all()
 
