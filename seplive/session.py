@@ -178,6 +178,8 @@ class Session:
                     self.sinks.append(FileSink(spec, self.source.sample_rate, self.source.channels, self.source.subtype))
             self._open_device_sinks(cfg)
             self.stem_sinks = self._open_stem_sinks(cfg)
+            # the device rings that say how long a hop may wait (a stems-only device counts)
+            self._deadline_outs = self._device_outs + [s for s in self.stem_sinks if not isinstance(s, FileSink)]
         except BaseException:
             for sink in self.sinks:
                 sink.close(ok=False)
@@ -387,7 +389,8 @@ class Session:
         moment away costs nothing, while giving up at once would play a hop dry that had
         time.  Catching up is the input's business (it skips what is older than its
         backlog limit), and the output's reserve says when waiting would be too late."""
-        if not self._device_outs:
+        outs = self._deadline_outs
+        if not outs:
             return None
         now = time.monotonic()
         if getattr(self.source, "backlog", 0) > self.source.max_backlog // 2:
@@ -395,7 +398,7 @@ class Session:
         # what waits in our ring, less two blocks in reserve (what the device itself holds
         # is not counted: PortAudio's figure for it is only an estimate); a moment at least,
         # so a result a thread switch away is not missed
-        queued = min(d.queued / d.device_rate for d in self._device_outs)
+        queued = min(d.queued / d.device_rate for d in outs)
         return now + max(0.002, queued - 2.0 * block / self.source.sample_rate)
 
     # -- stems out -----------------------------------------------------------------------

@@ -18,6 +18,8 @@ from typing import Any
 __all__ = ["add_arguments", "main", "TASKS"]
 
 TASKS = ("music4", "speech_music", "speech_sfx", "karaoke")
+#: the speech tasks again with real voices (alsa-utils' and pyo's recordings; seplive.data.recordings)
+REAL_TASKS = ("real_speech_music", "real_speech_sfx")
 BASELINES = ("mixture", "center", "hpss")
 
 
@@ -28,7 +30,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     s.add_argument("--checkpoint", action="append", default=[], metavar="CKPT", help="a checkpoint from 'seplive train' (repeatable)")
     s.add_argument("--baselines", default=",".join(BASELINES), help="comma list of mixture, center, hpss, or 'none' (default: all)")
     d = p.add_argument_group("data")
-    d.add_argument("--tasks", help=f"held-out tasks, comma list of {', '.join(TASKS)} (default: all, or none with --stems)")
+    d.add_argument("--tasks", help=f"held-out tasks, comma list of {', '.join(TASKS + REAL_TASKS)} (default: all, the real "
+                   "ones where alsa-utils' or pyo's recordings are installed; none with --stems)")
     d.add_argument("--n", type=int, default=4, help="examples per task (default 4)")
     d.add_argument("--seed", type=int, default=1234, help="held-out seed (default 1234)")
     d.add_argument("--seconds", type=float, default=6.0, help="held-out example length (default 6)")
@@ -91,12 +94,25 @@ def _systems(args: argparse.Namespace) -> list[Any]:
     return systems
 
 
+def _have_recordings() -> bool:
+    try:
+        from ..data.recordings import recording_paths
+    except ImportError:
+        return False
+    return bool(recording_paths())
+
+
 def _sets(args: argparse.Namespace, rate: int) -> list[tuple[str, list[Any]]]:
     sets: list[tuple[str, list[Any]]] = []
-    tasks = [t.strip() for t in args.tasks.split(",") if t.strip()] if args.tasks else ([] if args.stems else list(TASKS))
+    if args.tasks:
+        tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
+    elif args.stems:
+        tasks = []
+    else:
+        tasks = list(TASKS) + (list(REAL_TASKS) if _have_recordings() else [])
     for t in tasks:
-        if t not in TASKS:
-            raise ValueError(f"--tasks: unknown task '{t}'; choose from {', '.join(TASKS)}")
+        if t not in TASKS + REAL_TASKS:
+            raise ValueError(f"--tasks: unknown task '{t}'; choose from {', '.join(TASKS + REAL_TASKS)}")
     if args.n <= 0 or args.seconds <= 0:
         raise ValueError("--n and --seconds must be positive")
     if tasks:
@@ -104,9 +120,12 @@ def _sets(args: argparse.Namespace, rate: int) -> list[tuple[str, list[Any]]]:
             from ..data import heldout_set
         except ImportError as exc:
             raise ValueError(f"the held-out sets need the data generator (seplive.data): {exc}") from None
+        from ..data.recordings import real_heldout_set
+
         for t in tasks:
-            sets.append((t, heldout_set(t, n=args.n, seed=args.seed, sample_rate=rate, seconds=args.seconds,
-                                        channels=args.channels)))  # fmt: skip
+            make = real_heldout_set if t in REAL_TASKS else heldout_set
+            sets.append((t, make(t, n=args.n, seed=args.seed, sample_rate=rate, seconds=args.seconds,
+                                 channels=args.channels)))  # fmt: skip
     if args.stems:
         from .stems import stems_examples
 
