@@ -598,7 +598,10 @@ class Engine:
             if self._runner.threaded:
                 if asked is None:
                     asked = time.monotonic()
-                if deadline is not None and hop not in self._runner.results:
+                # one wait per stall: while a hop that already missed is still being computed
+                # the worker is held up, and waiting again would only drain the output ring
+                # block by block down to its reserve; play dry at once until it is back
+                if deadline is not None and hop not in self._runner.results and not self._runner.stalled:
                     self._runner.wait_for(hop, deadline)
                 result = self._runner.take(hop, missed_at=asked if deadline is None else deadline)
                 self._count_deadline(result, asked, deadline)

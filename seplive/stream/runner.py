@@ -91,6 +91,11 @@ class InlineRunner:
         """Wait until ``hop``'s result is in or ``deadline`` (monotonic) passes."""
         return hop in self.results
 
+    @property
+    def stalled(self) -> bool:
+        """A hop that missed its deadline is still being computed (threaded only)."""
+        return False
+
     def drop_before(self, hop: int) -> None:
         for k in [k for k in self.results if k < hop]:
             del self.results[k]
@@ -175,6 +180,10 @@ class ThreadedRunner(InlineRunner):
                         continue
                 self.results[job.hop] = result
                 self._done.notify_all()
+
+    @property
+    def stalled(self) -> bool:
+        return bool(self._missed)
 
     def wait_for(self, hop: int, deadline: float) -> bool:
         with self._done:
