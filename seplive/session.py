@@ -239,19 +239,7 @@ class Session:
 
     def miss_causes(self) -> dict[str, Any]:
         """Deadline misses by cause, and the timings that tell a stall from a slow model."""
-        c = self.engine.counters
-        runner = self.engine._runner
-        margin = c.deadline_margin_ms_min
-        return {
-            "no_time": c.misses_no_time,
-            "late": c.misses_late,
-            "late_results": runner.late_results,
-            "late_by_ms_max": 1000.0 * runner.late_by_s_max,
-            "deadline_margin_ms_min": margin,
-            "worker_queue_ms_max": 1000.0 * runner.queue_s_max,
-            "compute_ms_max": 1000.0 * runner.stats.max_s,
-            **self.stalls.report(),
-        }
+        return {**self.engine.miss_causes(), **self.stalls.report()}
 
     def live_status(self) -> dict[str, Any]:
         """:meth:`status` plus what a status view shows: the mix, the latency breakdown, the

@@ -636,6 +636,19 @@ class Engine:
         self._meter("output", out)
         return out
 
+    def miss_causes(self) -> dict[str, float | int | None]:
+        """Deadline misses by cause and the model thread's timings (see EngineCounters)."""
+        c, r = self.counters, self._runner
+        return {
+            "no_time": c.misses_no_time,
+            "late": c.misses_late,
+            "late_results": r.late_results,
+            "late_by_ms_max": 1000.0 * r.late_by_s_max,
+            "deadline_margin_ms_min": c.deadline_margin_ms_min,
+            "worker_queue_ms_max": 1000.0 * r.queue_s_max,
+            "compute_ms_max": 1000.0 * r.stats.max_s,
+        }
+
     def _count_deadline(self, result: object, asked: float, deadline: float | None) -> None:
         """Sort a miss by its cause, or note how close a result came to missing."""
         c = self.counters
