@@ -347,15 +347,23 @@ def test_jack_stems_out_each_stem_on_its_own_pair(jack8, tmp_path):
     assert len(bad) <= rep["deadline_misses"] * (rep["hop_samples"] + 2 * rep["crossfade_samples"]), (len(bad), rep["deadline_misses"])
 
 
-def _drift_run(src, snk, seconds=20.0):
-    fills, frames = [], 0
+def _drift_run(src, snk, seconds=20.0, warmup=1.0):
+    """Pass the input to the output for `seconds`; return the input's excess rate over
+    48000 Hz and the output's fill per block.  The rate is the slope of frames read
+    against the wall clock, fitted after a warm-up: a slow stream start on a busy machine
+    and the capture's bursts (2-3 blocks at once) would skew a plain frames/time."""
+    fills, frames, times, counts = [], 0, [], []
     t0 = time.monotonic()
     try:
         while time.monotonic() - t0 < seconds:
             snk.write(src.read(512))
             frames += 512
             fills.append(snk.fill)
-        return frames / (time.monotonic() - t0) - 48000, fills
+            now = time.monotonic() - t0
+            if now >= warmup:
+                times.append(now)
+                counts.append(frames)
+        return float(np.polyfit(times, counts, 1)[0]) - 48000, fills
     finally:
         src.close()
         snk.close()
