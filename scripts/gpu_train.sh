@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Train on a machine with a GPU but no apt and no internet (the lent H100/H200 boxes).
+#
+# Here, once: scripts/gpu_train.sh bundle [RUN_DIR]
+#   puts into .gpu/ (git-ignored) the generator's wheels for CPython 3.12 (tinysoundfont,
+#   mido, espeakng-loader, soundfile, soxr, cffi, pycparser), three soundfonts (TimGM6mb,
+#   sf_GMbank, the avldrums Black Pearl kit: 29 MB) and, from RUN_DIR, a run to resume.
+# There, from the repository root (carry .gpu):
+#   scripts/gpu_train.sh start CONFIG   installs the wheels into /tmp/site and starts
+#                                       `seplive train --resume` in the background, out
+#                                       /tmp/seplive-run (seeded from .gpu/run)
+#   scripts/gpu_train.sh collect SECONDS  waits, then copies the checkpoint, the resume state
+#                                       and the logs to $OUT (the run goes on)
+#   scripts/gpu_train.sh stop           ends the run (it checkpoints every checkpoint_every steps)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUN=/tmp/seplive-run
+SITE=/tmp/site
+
+case "${1:-}" in
+bundle)
+    src=${2:-}
+    mkdir -p .gpu/whl .gpu/sf .gpu/run
+    py=${PYTHON:-.venv/bin/python}
+    "$py" -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+        --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux_2_17_x86_64 \
+        --platform manylinux2014_x86_64 -d .gpu/whl \
+        tinysoundfont==0.3.7 mido==1.3.3 espeakng-loader==0.2.4 soundfile==0.14.0 soxr==1.1.0 cffi pycparser
+    cp /usr/share/sounds/sf2/TimGM6mb.sf2 /usr/share/sounds/sf2/sf_GMbank.sf2 \
+        /usr/share/sounds/sf2/Black_Pearl_4_LV2.sf2 .gpu/sf/
+    if [ -n "$src" ]; then cp "$src"/*.pt "$src"/*.json "$src"/train_log.jsonl .gpu/run/; fi
+    du -sh .gpu
+    ;;
+start)
+    cfg=${2:?config}
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$SITE" .gpu/whl/*.whl
+    mkdir -p "$RUN"
+    [ -e "$RUN/native-small.resume.pt" ] || cp .gpu/run/* "$RUN"/ 2>/dev/null || true
+    resume=()
+    ls "$RUN"/*.resume.pt >/dev/null 2>&1 && resume=(--resume)
+    export PYTHONPATH="$SITE:$PWD" SEPLIVE_SOUNDFONTS="$PWD/.gpu/sf" OMP_NUM_THREADS=1 PYTHONUNBUFFERED=1
+    cp -r seplive presets "$RUN"/  # the code the run uses stays put while later calls re-copy the tree
+    (cd "$RUN" && PYTHONPATH="$SITE:$RUN" setsid nohup python3 -m seplive train --config "$RUN/$cfg" --out "$RUN" "${resume[@]}" \
+        >>"$RUN/train.log" 2>&1 </dev/null &)
+    sleep 60
+    nvidia-smi --query-gpu=name,utilization.gpu,memory.used --format=csv
+    tail -5 "$RUN/train.log"
+    ;;
+collect)
+    sleep "${2:-0}"
+    nvidia-smi --query-gpu=name,utilization.gpu,memory.used --format=csv || true
+    uptime
+    tail -5 "$RUN/train.log"
+    cp "$RUN"/*.pt "$RUN"/*.json "$RUN"/train_log.jsonl "$RUN"/train.log "${OUT:?}"/
+    ;;
+stop)
+    pkill -INT -f "seplive train" || true
+    sleep 5
+    pkill -f "seplive train" || true
+    ;;
+*)
+    sed -n 2,18p "$0"
+    exit 2
+    ;;
+esac
