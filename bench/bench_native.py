@@ -16,7 +16,11 @@ Sections:
    The requirement is p99 <= 50 % of the hop.
 3. The whole engine on 10 s of stereo audio at 48 kHz (file mode, inline): RTF including
    the engine's own per-hop work.
-4. Streaming vs the full-sequence causal forward: max abs error over random hop sizes
+4. ``--streams B ...``: streams per device.  B independent stereo streams batched into one
+   :meth:`NativeNet.step` per hop (how a server would run many users on one GPU), each with
+   the given prompts; p50 / p99 per hop and the largest B whose p99 stays within half the
+   hop (the same budget as one stream's).
+5. Streaming vs the full-sequence causal forward: max abs error over random hop sizes
    (1-4 frames) and random prompt sets changing every hop (float32).
 
 Weights are random unless ``--checkpoint`` is given: the cost does not depend on them.
@@ -77,6 +81,29 @@ def per_hop(plugin: NativeSeparator, prompts: list[str], hop: int, hops: int, wa
     }
 
 
+def streams_per_device(net: NativeNet, device: str, batches: list[int], prompts: int, hop: int,
+                       hops: int, warmup: int) -> list[tuple[int, float, float]]:
+    """(streams, p50 ms, p99 ms) of one batched step per hop for each batch size."""
+    ids = tuple(range(prompts))
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    rows = []
+    net = net.to(device).eval()
+    for b in batches:
+        x = 0.1 * torch.randn(b, net.cfg.channels, hop, device=device)
+        state = net.init_state(b, device)
+        times = []
+        with torch.inference_mode():
+            for i in range(hops + warmup):
+                sync()
+                t0 = time.perf_counter()
+                _, state = net.step(x, ids, state)
+                sync()
+                if i >= warmup:
+                    times.append((time.perf_counter() - t0) * 1e3)
+        rows.append((b, float(np.percentile(times, 50)), float(np.percentile(times, 99))))
+    return rows
+
+
 def streaming_error(net: NativeNet, seeds: int = 3, frames: int = 60) -> float:
     """Largest |step output - forward_causal| over random hops and prompt changes."""
     worst = 0.0
@@ -107,6 +134,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--skip-engine", action="store_true")
+    ap.add_argument("--streams", type=int, nargs="*", default=[],
+                    help="batched stream counts to time (streams per device), e.g. 1 8 32 128")
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -135,6 +164,19 @@ def main() -> None:
         r = per_hop(plugin, list(PROMPTS[:p]), hop, args.hops, args.warmup)
         print(f"| {p} | {r['p50']:.3f} | {r['p99']:.3f} | {r['max']:.2f} | {100 * r['p99'] / r['hop_ms']:.0f} % | "
               f"{r['rtf']:.3f} | {r['cpu_p50']:.3f} | {r['cpu_p99']:.3f} |")  # fmt: skip
+    if args.streams:
+        p = args.prompts[0]
+        hop_ms = hop * 1e3 / rate
+        print()
+        print(f"streams per device ({args.device}): B streams in one batched step per hop, {p} prompt(s), "
+              f"hop {hop_ms:.2f} ms, {min(args.hops, 500)} hops each")
+        print("| streams | p50 ms | p99 ms | p99 / hop |")
+        print("|--------:|-------:|-------:|----------:|")
+        fit = 0
+        for b, p50, p99 in streams_per_device(net, args.device, args.streams, p, hop, min(args.hops, 500), args.warmup):
+            print(f"| {b} | {p50:.2f} | {p99:.2f} | {100 * p99 / hop_ms:.0f} % |")
+            fit = b if p99 <= hop_ms / 2 else fit
+        print(f"largest measured stream count within half the hop at p99: {fit or 'none'}")
     if args.device == "cpu":
         print()
         print(f"streaming vs full causal forward, max abs error: {streaming_error(net.eval()):.2e}")

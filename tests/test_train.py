@@ -14,7 +14,7 @@ from seplive.train.checkpoint import load_model
 from seplive.train.config import ConfigError, config_from_dict
 from seplive.train.data import BatchStream, collate
 from seplive.train.losses import separation_loss
-from seplive.train.trainer import train
+from seplive.train.trainer import lr_factor, train
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -116,6 +116,21 @@ def test_config_errors_name_the_key():
         toy_config(loss={"inactive_weight": 0})
     with pytest.raises(ConfigError, match=r"'data.dropout' must be in \[0, 1\)"):
         toy_config(data={"dropout": 1.5})
+    with pytest.raises(ConfigError, match=r"'optim.decay_steps' must be in 1..train.steps"):
+        toy_config(optim={"schedule": "wsd"})
+
+
+def test_wsd_schedule_holds_then_decays_over_its_last_steps():
+    """Warm-up, stable, decay: what a run resumed over several sessions uses, its decay set
+    once the last session's length is known."""
+    f = [lr_factor(s, 10, 1000, "wsd", 0.05, decay=200) for s in range(1000)]
+    assert f[0] == pytest.approx(0.1) and f[9] == 1.0  # warm-up
+    assert all(v == 1.0 for v in f[10:800])  # stable until the last 200 steps
+    assert all(a > b for a, b in zip(f[800:], f[801:]))  # then falling every step
+    assert f[900] == pytest.approx(0.05 + 0.95 * 0.5) and f[-1] == pytest.approx(0.05, abs=1e-3)
+    # the same steps as a plain cosine over the whole run: wsd holds the rate longer
+    cos = [lr_factor(s, 10, 1000, "cosine", 0.05) for s in range(1000)]
+    assert cos[500] < 0.6 and f[500] == 1.0
 
 
 def _cli(*args, timeout=120, **kw):

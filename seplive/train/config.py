@@ -22,8 +22,9 @@ Layout (every key optional except ``model.architecture``)::
     weight_decay = 1e-2
     betas = [0.9, 0.999]
     warmup_steps = 100                # linear warm-up from 0
-    schedule = "cosine"               # or "constant" after the warm-up
+    schedule = "cosine"               # or "constant" after the warm-up, or "wsd"
     min_lr_ratio = 0.1                # cosine floor, as a fraction of lr
+    decay_steps = 0                   # wsd: constant, then a cosine to the floor over the last N steps
     grad_clip = 5.0                   # max global grad norm (0 = off)
 
     [loss]
@@ -83,6 +84,7 @@ class OptimSection:
     warmup_steps: int = 100
     schedule: str = "cosine"
     min_lr_ratio: float = 0.1
+    decay_steps: int = 0
     grad_clip: float = 5.0
 
 
@@ -194,8 +196,10 @@ def _check(cfg: TrainConfig) -> None:
         raise ConfigError(f"config key 'data.num_workers' must be >= 0, got {cfg.data.num_workers}")
     if cfg.optim.warmup_steps < 0 or cfg.optim.grad_clip < 0:
         raise ConfigError("config keys 'optim.warmup_steps' and 'optim.grad_clip' must be >= 0")
-    if cfg.optim.schedule not in ("cosine", "constant"):
-        raise ConfigError(f"config key 'optim.schedule' must be 'cosine' or 'constant', got {cfg.optim.schedule!r}")
+    if cfg.optim.schedule not in ("cosine", "constant", "wsd"):
+        raise ConfigError(f"config key 'optim.schedule' must be 'cosine', 'constant' or 'wsd', got {cfg.optim.schedule!r}")
+    if cfg.optim.decay_steps < 0 or (cfg.optim.schedule == "wsd" and not 0 < cfg.optim.decay_steps <= cfg.train.steps):
+        raise ConfigError(f"config key 'optim.decay_steps' must be in 1..train.steps for the 'wsd' schedule, got {cfg.optim.decay_steps}")
     if len(cfg.optim.betas) != 2:
         raise ConfigError(f"config key 'optim.betas' must be two numbers, got {cfg.optim.betas}")
     if "/" in cfg.train.name or not cfg.train.name:

@@ -49,15 +49,18 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
     return dev
 
 
-def lr_factor(step: int, warmup: int, total: int, schedule: str, floor: float) -> float:
+def lr_factor(step: int, warmup: int, total: int, schedule: str, floor: float, decay: int = 0) -> float:
     """LR multiplier for the update made at ``step`` (0-based): linear warm-up to 1, then
-    constant or a cosine down to ``floor`` at ``total``."""
+    constant, or a cosine down to ``floor`` at ``total``, or "wsd" (warm-up, stable, decay):
+    constant until the last ``decay`` steps, then a cosine to ``floor``.  A wsd run can go on
+    at a constant rate over several resumed runs and set its decay once the end is known."""
     if warmup and step < warmup:
         return (step + 1) / warmup
     if schedule == "constant":
         return 1.0
-    span = max(total - warmup, 1)
-    progress = min(max(step - warmup, 0) / span, 1.0)
+    start = max(total - decay, warmup) if schedule == "wsd" else warmup
+    span = max(total - start, 1)
+    progress = min(max(step - start, 0) / span, 1.0)
     return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
@@ -138,7 +141,7 @@ def _train(
     model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=o.lr, betas=tuple(o.betas), weight_decay=o.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: lr_factor(s, o.warmup_steps, t.steps, o.schedule, o.min_lr_ratio)
+        opt, lambda s: lr_factor(s, o.warmup_steps, t.steps, o.schedule, o.min_lr_ratio, o.decay_steps)
     )
     step, history = 0, []
     if resume:
