@@ -10,7 +10,7 @@ import torch
 from toy_mixtures import ToySource
 
 from seplive.train.architectures import build
-from seplive.train.checkpoint import load_model
+from seplive.train.checkpoint import CheckpointError, load_model
 from seplive.train.config import ConfigError, config_from_dict
 from seplive.train.data import BatchStream, collate
 from seplive.train.losses import separation_loss
@@ -77,6 +77,52 @@ def test_resume_continues_exactly_like_an_uninterrupted_run(tmp_path):
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
 
 
+def test_init_from_starts_a_fine_tune_from_trained_weights(tmp_path):
+    """train.init_from: the weights only (a fresh optimizer), the earlier steps on record."""
+    src = ToySource(8000, 0.5, seed=4)
+    train(toy_config(), tmp_path / "a", source=src, echo=quiet)
+    before = torch.load(tmp_path / "a" / "model.pt", weights_only=True)
+    # one update at a negligible rate: the result is the loaded weights, not a fresh init
+    cfg = toy_config(optim={"lr": 1e-12, "warmup_steps": 0, "schedule": "constant"},
+                     train={"steps": 1, "init_from": str(tmp_path / "a" / "model.pt")})
+    lines = []
+    train(cfg, tmp_path / "b", source=src, echo=lines.append)
+    after = torch.load(tmp_path / "b" / "model.pt", weights_only=True)
+    params = [k for k in before if "running_" not in k and "num_batches" not in k]  # batch norm moves its stats
+    assert len(params) > 10 and all(torch.allclose(after[k], before[k], atol=1e-8) for k in params), [
+        k for k in params if not torch.allclose(after[k], before[k], atol=1e-8)]
+    fresh = toy_config(optim={"lr": 1e-12, "warmup_steps": 0}, train={"steps": 1})
+    train(fresh, tmp_path / "c", source=src, echo=quiet)
+    other = torch.load(tmp_path / "c" / "model.pt", weights_only=True)
+    assert not all(torch.allclose(other[k], before[k], atol=1e-4) for k in before)
+    side = json.loads((tmp_path / "b" / "model.json").read_text())
+    assert side["step"] == 1 and side["init"]["step"] == 6 and "starting from" in lines[0]
+    resume = torch.load(tmp_path / "b" / "model.resume.pt", weights_only=True)
+    assert "state" in resume["optimizer"] and resume["init"]["step"] == 6
+    # a fine-tune of a fine-tune counts every step before it
+    cfg2 = toy_config(train={"steps": 2, "init_from": str(tmp_path / "b" / "model.pt")})
+    train(cfg2, tmp_path / "d", source=src, echo=quiet)
+    assert json.loads((tmp_path / "d" / "model.json").read_text())["init"]["step"] == 7
+
+
+def test_init_from_a_checkpoint_of_another_model_fails_before_training(tmp_path):
+    src = ToySource(8000, 0.5, seed=4)
+    train(toy_config(), tmp_path / "a", source=src, echo=quiet)
+    weights = str(tmp_path / "a" / "model.pt")
+    bad = toy_config(model={"architecture": "native", "options": {"preset": "tiny"}},
+                     train={"steps": 1, "init_from": weights})
+    with pytest.raises(CheckpointError, match="lasaft .* this run builds native"):
+        train(bad, tmp_path / "b", source=src, echo=quiet)
+    assert not (tmp_path / "b" / "model.pt").exists()
+    with pytest.raises(CheckpointError, match="not found"):
+        train(toy_config(train={"init_from": str(tmp_path / "none.pt")}), tmp_path / "c", source=src, echo=quiet)
+    (tmp_path / "a" / "model.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="cannot read"):
+        train(toy_config(train={"init_from": weights}), tmp_path / "d", source=src, echo=quiet)
+    with pytest.raises(ConfigError, match="train.init_from"):
+        toy_config(train={"init_from": 3})
+
+
 def test_lasaft_adapter_matches_the_network_separate():
     torch.manual_seed(0)
     model = build("lasaft", {"preset": "tiny"}, sample_rate=8000, channels=2).eval()
@@ -126,7 +172,7 @@ def test_wsd_schedule_holds_then_decays_over_its_last_steps():
     f = [lr_factor(s, 10, 1000, "wsd", 0.05, decay=200) for s in range(1000)]
     assert f[0] == pytest.approx(0.1) and f[9] == 1.0  # warm-up
     assert all(v == 1.0 for v in f[10:800])  # stable until the last 200 steps
-    assert all(a > b for a, b in zip(f[800:], f[801:]))  # then falling every step
+    assert all(a > b for a, b in zip(f[800:], f[801:], strict=False))  # then falling every step
     assert f[900] == pytest.approx(0.05 + 0.95 * 0.5) and f[-1] == pytest.approx(0.05, abs=1e-3)
     # the same steps as a plain cosine over the whole run: wsd holds the rate longer
     cos = [lr_factor(s, 10, 1000, "cosine", 0.05) for s in range(1000)]

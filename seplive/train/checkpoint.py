@@ -24,7 +24,10 @@ from torch import nn
 from .. import __version__
 from .architectures import build
 
-__all__ = ["CheckpointError", "save_weights", "save_resume", "load_resume", "load_model", "read_sidecar", "sidecar_path"]
+__all__ = [
+    "CheckpointError", "save_weights", "save_resume", "load_resume", "load_model", "load_init", "read_sidecar",
+    "sidecar_path",
+]  # fmt: skip
 
 
 class CheckpointError(ValueError):
@@ -100,3 +103,34 @@ def load_model(weights: str | Path, device: str = "cpu") -> tuple[nn.Module, dic
         first = str(exc).strip().splitlines()
         raise CheckpointError(f"{weights} does not fit its sidecar's model: {' '.join(first[:3])}") from None
     return model.to(device).eval(), meta
+
+
+def load_init(model: nn.Module, weights: str | Path, architecture: str, options: dict[str, Any]) -> dict[str, Any]:
+    """Load a trained checkpoint into ``model`` to fine-tune it (``train.init_from``).
+
+    The checkpoint's sidecar must name the same architecture and model options as the run,
+    and every tensor must fit (strict); otherwise a one-line :class:`CheckpointError`, before
+    any step is taken.  Returns what the new sidecar records of it: path and step."""
+    if not Path(weights).is_file():
+        raise CheckpointError(f"train.init_from: checkpoint not found: {weights}")
+    meta = read_sidecar(weights)
+    theirs = meta["config"].get("model", {}).get("options", {})
+    if meta["architecture"] != architecture or theirs != options:
+        raise CheckpointError(
+            f"train.init_from {weights} is {meta['architecture']} {theirs}, this run builds {architecture} {options}"
+        )
+    try:
+        state = torch.load(Path(weights), map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise CheckpointError(f"train.init_from: checkpoint not found: {weights}") from None
+    except Exception as exc:  # noqa: BLE001
+        raise CheckpointError(f"train.init_from: cannot read {weights}: {exc}") from None
+    if not isinstance(state, dict):
+        raise CheckpointError(f"train.init_from: {weights} is not a state_dict")
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()
+        raise CheckpointError(f"train.init_from: {weights} does not fit the model: {' '.join(first[:3])}") from None
+    earlier = meta.get("init", {}).get("step", 0) if isinstance(meta.get("init"), dict) else 0
+    return {"weights": str(weights), "step": int(meta.get("step", 0)) + int(earlier)}

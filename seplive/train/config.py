@@ -39,6 +39,9 @@ Layout (every key optional except ``model.architecture``)::
     device = "auto"                   # cuda when available
     seed = 0
     name = "model"                    # <out>/<name>.pt, .json, .resume.pt
+    init_from = ""                    # a trained .pt (with its sidecar) to start from: weights
+                                      # only, a fresh optimizer and schedule (fine-tuning);
+                                      # --resume ignores it
 """
 
 from __future__ import annotations
@@ -106,6 +109,8 @@ class TrainSection:
     device: str = "auto"
     seed: int = 0
     name: str = "model"
+    #: start from these weights (a ``.pt`` with its ``.json`` sidecar), with a fresh optimizer
+    init_from: str = ""
 
 
 @dataclass

@@ -27,7 +27,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from .architectures import build
-from .checkpoint import load_resume, save_resume, save_weights
+from .checkpoint import load_init, load_resume, save_resume, save_weights
 from .config import TrainConfig
 from .data import BatchStream, ExampleSource, make_sampler
 from .losses import separation_loss
@@ -143,7 +143,7 @@ def _train(
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: lr_factor(s, o.warmup_steps, t.steps, o.schedule, o.min_lr_ratio, o.decay_steps)
     )
-    step, history = 0, []
+    step, history, init = 0, [], None
     if resume:
         state = load_resume(resume_path)
         weights = torch.load(weights_path, map_location="cpu", weights_only=True)
@@ -153,12 +153,18 @@ def _train(
         step = int(state["step"])
         history = [list(h) for h in state.get("history", [])]
         _set_rng_state(state["rng"], device)
+        init = state.get("init")
         if main:
             say(f"seplive train: resuming {weights_path} at step {step}")
     elif main:
         if weights_path.exists():
             say(f"seplive train: overwriting the checkpoint in {out} (use --resume to continue it)")
         (out / "train_log.jsonl").unlink(missing_ok=True)
+    if not resume and t.init_from:
+        init = load_init(model, t.init_from, cfg.model.architecture, cfg.model.options)
+        model.to(device)
+        if main:
+            say(f"seplive train: starting from {t.init_from} (trained {init['step']} steps before)")
 
     net: nn.Module = model
     if world > 1:
@@ -180,9 +186,11 @@ def _train(
         metrics = {"loss": last, "loss_first": history[0][1] if history else None, "history": history[-200:]}
         sidecar = {"architecture": cfg.model.architecture, "config": cfg.to_dict(), "data": data_meta,
                    "step": at, "metrics": metrics}  # fmt: skip
+        if init is not None:  # fine-tuned: the steps before this run
+            sidecar["init"] = init
         save_weights(weights_path, model, sidecar)
         save_resume(resume_path, {"optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "step": at,
-                                  "rng": _rng_state(device), "history": history})  # fmt: skip
+                                  "rng": _rng_state(device), "history": history, **({"init": init} if init else {})})  # fmt: skip
 
     end = t.steps if stop_at is None else min(t.steps, stop_at)
     t0 = time.perf_counter()
