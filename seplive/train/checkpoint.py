@@ -83,25 +83,30 @@ def read_sidecar(weights: str | Path) -> dict[str, Any]:
     return meta
 
 
+def _load_into(model: nn.Module, weights: str | Path, prefix: str, what: str) -> None:
+    """``torch.load(weights_only=True)`` and a strict ``load_state_dict``; one-line errors."""
+    try:
+        state = torch.load(Path(weights), map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise CheckpointError(f"{prefix}checkpoint not found: {weights}") from None
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure is one line
+        raise CheckpointError(f"{prefix}cannot read checkpoint {weights}: {exc}") from None
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{prefix}{weights} is not a state_dict")
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()
+        raise CheckpointError(f"{prefix}{weights} does not fit {what}: {' '.join(first[:3])}") from None
+
+
 def load_model(weights: str | Path, device: str = "cpu") -> tuple[nn.Module, dict[str, Any]]:
     """Build the sidecar's architecture and load the weights into it (eval mode)."""
     meta = read_sidecar(weights)
     data = meta["data"]
     options = meta["config"].get("model", {}).get("options", {})
     model = build(meta["architecture"], options, sample_rate=data["sample_rate"], channels=data["channels"])
-    try:
-        state = torch.load(Path(weights), map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise CheckpointError(f"checkpoint not found: {weights}") from None
-    except Exception as exc:  # noqa: BLE001
-        raise CheckpointError(f"cannot read checkpoint {weights}: {exc}") from None
-    if not isinstance(state, dict):
-        raise CheckpointError(f"{weights} is not a state_dict")
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as exc:
-        first = str(exc).strip().splitlines()
-        raise CheckpointError(f"{weights} does not fit its sidecar's model: {' '.join(first[:3])}") from None
+    _load_into(model, weights, "", "its sidecar's model")
     return model.to(device).eval(), meta
 
 
@@ -119,18 +124,6 @@ def load_init(model: nn.Module, weights: str | Path, architecture: str, options:
         raise CheckpointError(
             f"train.init_from {weights} is {meta['architecture']} {theirs}, this run builds {architecture} {options}"
         )
-    try:
-        state = torch.load(Path(weights), map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise CheckpointError(f"train.init_from: checkpoint not found: {weights}") from None
-    except Exception as exc:  # noqa: BLE001
-        raise CheckpointError(f"train.init_from: cannot read {weights}: {exc}") from None
-    if not isinstance(state, dict):
-        raise CheckpointError(f"train.init_from: {weights} is not a state_dict")
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as exc:
-        first = str(exc).strip().splitlines()
-        raise CheckpointError(f"train.init_from: {weights} does not fit the model: {' '.join(first[:3])}") from None
+    _load_into(model, weights, "train.init_from: ", "the model")
     earlier = meta.get("init", {}).get("step", 0) if isinstance(meta.get("init"), dict) else 0
     return {"weights": str(weights), "step": int(meta.get("step", 0)) + int(earlier)}
