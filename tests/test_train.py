@@ -77,6 +77,15 @@ def test_resume_continues_exactly_like_an_uninterrupted_run(tmp_path):
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
 
 
+def test_resume_with_a_config_of_another_model_is_one_line(tmp_path):
+    src = ToySource(8000, 0.5, seed=3)
+    train(toy_config(train={"steps": 2}), tmp_path, source=src, echo=quiet)
+    other = toy_config(model={"architecture": "native", "options": {"preset": "tiny"}})
+    with pytest.raises(CheckpointError, match="--resume: .* does not fit this config's model") as err:
+        train(other, tmp_path, resume=True, source=src, echo=quiet)
+    assert "\n" not in str(err.value)
+
+
 def test_init_from_starts_a_fine_tune_from_trained_weights(tmp_path):
     """train.init_from: the weights only (a fresh optimizer), the earlier steps on record."""
     src = ToySource(8000, 0.5, seed=4)

@@ -25,8 +25,8 @@ from .. import __version__
 from .architectures import build
 
 __all__ = [
-    "CheckpointError", "save_weights", "save_resume", "load_resume", "load_model", "load_init", "read_sidecar",
-    "sidecar_path",
+    "CheckpointError", "save_weights", "save_resume", "load_resume", "load_model", "load_init", "load_into",
+    "read_sidecar", "sidecar_path",
 ]  # fmt: skip
 
 
@@ -83,7 +83,7 @@ def read_sidecar(weights: str | Path) -> dict[str, Any]:
     return meta
 
 
-def _load_into(model: nn.Module, weights: str | Path, prefix: str, what: str) -> None:
+def load_into(model: nn.Module, weights: str | Path, prefix: str, what: str) -> None:
     """``torch.load(weights_only=True)`` and a strict ``load_state_dict``; one-line errors."""
     try:
         state = torch.load(Path(weights), map_location="cpu", weights_only=True)
@@ -106,7 +106,7 @@ def load_model(weights: str | Path, device: str = "cpu") -> tuple[nn.Module, dic
     data = meta["data"]
     options = meta["config"].get("model", {}).get("options", {})
     model = build(meta["architecture"], options, sample_rate=data["sample_rate"], channels=data["channels"])
-    _load_into(model, weights, "", "its sidecar's model")
+    load_into(model, weights, "", "its sidecar's model")
     return model.to(device).eval(), meta
 
 
@@ -124,6 +124,7 @@ def load_init(model: nn.Module, weights: str | Path, architecture: str, options:
         raise CheckpointError(
             f"train.init_from {weights} is {meta['architecture']} {theirs}, this run builds {architecture} {options}"
         )
-    _load_into(model, weights, "train.init_from: ", "the model")
-    earlier = meta.get("init", {}).get("step", 0) if isinstance(meta.get("init"), dict) else 0
+    load_into(model, weights, "train.init_from: ", "the model")
+    before = meta.get("init")  # a fine-tune of a fine-tune counts every step
+    earlier = before.get("step", 0) if isinstance(before, dict) else 0
     return {"weights": str(weights), "step": int(meta.get("step", 0)) + int(earlier)}

@@ -27,7 +27,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from .architectures import build
-from .checkpoint import load_init, load_resume, save_resume, save_weights
+from .checkpoint import load_init, load_into, load_resume, save_resume, save_weights
 from .config import TrainConfig
 from .data import BatchStream, ExampleSource, make_sampler
 from .losses import separation_loss
@@ -146,8 +146,7 @@ def _train(
     step, history, init = 0, [], None
     if resume:
         state = load_resume(resume_path)
-        weights = torch.load(weights_path, map_location="cpu", weights_only=True)
-        model.load_state_dict(weights)
+        load_into(model, weights_path, "--resume: ", "this config's model")
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
         step = int(state["step"])
@@ -162,7 +161,6 @@ def _train(
         (out / "train_log.jsonl").unlink(missing_ok=True)
     if not resume and t.init_from:
         init = load_init(model, t.init_from, cfg.model.architecture, cfg.model.options)
-        model.to(device)
         if main:
             say(f"seplive train: starting from {t.init_from} (trained {init['step']} steps before)")
 
@@ -190,7 +188,7 @@ def _train(
             sidecar["init"] = init
         save_weights(weights_path, model, sidecar)
         save_resume(resume_path, {"optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "step": at,
-                                  "rng": _rng_state(device), "history": history, **({"init": init} if init else {})})  # fmt: skip
+                                  "rng": _rng_state(device), "history": history, "init": init})  # fmt: skip
 
     end = t.steps if stop_at is None else min(t.steps, stop_at)
     t0 = time.perf_counter()
