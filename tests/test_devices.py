@@ -316,7 +316,7 @@ def test_jack_stems_out_each_stem_on_its_own_pair(jack8, tmp_path):
     rep = json.loads(report.read_text())
     assert rep["stem_layout"] == {"vocals": [1, 2], "musicbg": [3, 4], "rest": [5, 6]}
     # the stems device alone sets the model's deadline (hops waited against its ring)
-    assert rep["misses"]["deadline_margin_ms_min"] is not None
+    assert rep["misses"]["deadline_margin_ms_min"] is not None, (rep["misses"], rep.get("deadline_misses"), rep.get("hops"))
     y = np.load(tmp_path / "rec.npy")
     pairs = y.reshape(len(y), 3, 2)
     total = pairs.sum(axis=1)
