@@ -40,8 +40,17 @@ start)
     ls "$RUN"/*.resume.pt >/dev/null 2>&1 && resume=(--resume)
     export PYTHONPATH="$SITE:$PWD" SEPLIVE_SOUNDFONTS="$PWD/.gpu/sf" OMP_NUM_THREADS=1 PYTHONUNBUFFERED=1
     cp -r seplive presets "$RUN"/  # the code the run uses stays put while later calls re-copy the tree
-    (cd "$RUN" && PYTHONPATH="$SITE:$RUN" setsid nohup python3 -m seplive train --config "$RUN/$cfg" --out "$RUN" "${resume[@]}" \
-        >>"$RUN/train.log" 2>&1 </dev/null &)
+    # Detached through Popen: a new session, stdin from /dev/null, every inherited descriptor
+    # closed.  (A bash `setsid nohup … &` launch, piped into `tail` by the calling command,
+    # held that call open until its timeout on the H100 while the run itself went on.)
+    PYTHONPATH="$SITE:$RUN" python3 - "$RUN" "$RUN/$cfg" "${resume[@]}" <<'PY'
+import subprocess, sys
+run, cfg, *rest = sys.argv[1:]
+with open(f"{run}/train.log", "ab") as log:
+    subprocess.Popen([sys.executable, "-m", "seplive", "train", "--config", cfg, "--out", run, *rest],
+                     cwd=run, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                     start_new_session=True, close_fds=True)
+PY
     sleep 60
     nvidia-smi --query-gpu=name,utilization.gpu,memory.used --format=csv
     tail -5 "$RUN/train.log"
