@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 # timgm6mb/csound soundfonts (6 + 4 MB General MIDI banks) and the avldrums acoustic kits: the
 # training-data generator renders its songs through them (seplive.data, docs/data.md)
-APT_PACKAGES=(libsndfile1 libportaudio2 pulseaudio pulseaudio-utils libasound2-plugins alsa-utils jackd2 espeak-ng sox tmux
+APT_PACKAGES=(libsndfile1 libportaudio2 pulseaudio pulseaudio-utils libasound2-plugins alsa-utils jackd2 espeak-ng flite sox tmux
               timgm6mb-soundfont csound-soundfont avldrums.lv2-soundfont)
 
 if command -v apt-get >/dev/null 2>&1; then

@@ -218,6 +218,47 @@ def test_speech_is_bounded_and_the_command_fallback_works(monkeypatch):
     assert rate2 == 22050 and 0.5 * rate2 < len(audio2) <= 5 * rate2
 
 
+def test_flite_voices_speak_bounded_deterministic_and_varied():
+    if not speech.flite_available():
+        pytest.skip("no flite command")
+    text = " ".join(speech.sentences()[:30])
+    a, rate = speech.flite_say(text, "slt", max_seconds=1.5)
+    assert rate == speech.FLITE_RATE and 0.5 * rate < len(a) <= 1.5 * rate
+    assert float(np.sqrt(np.mean(a**2))) > 0.01
+    b, _ = speech.flite_say(text, "slt", max_seconds=1.5)
+    np.testing.assert_array_equal(a, b)  # the same call, the same samples
+    low, _ = speech.flite_say("Return the number of items in the container.", "awb", f0_mean=100.0)
+    high, _ = speech.flite_say("Return the number of items in the container.", "awb", f0_mean=220.0)
+
+    def median_f0(x):  # over the voiced stretches
+        hops = range(0, len(x) - 2400, 800)
+        return float(np.median([_yin_f0(x[i:], rate) for i in hops if np.sqrt(np.mean(x[i : i + 2048] ** 2)) > 0.05]))
+
+    assert median_f0(high) > 1.5 * median_f0(low)
+    with pytest.raises(render.RenderError, match="flite voice 'nobody'"):
+        speech.flite_say("Hello there.", "nobody")
+
+
+def test_flite_share_reads_speech_with_flite_and_zero_keeps_the_old_stream(monkeypatch):
+    if not speech.flite_available():
+        pytest.skip("no flite command")
+    kw = dict(seed=3, sample_rate=RATE, seconds=1.5, channels=1, tasks=["speech_sfx"])
+    plain, zero = MixtureSampler(**kw).example(0), MixtureSampler(**kw, flite_speech=0.0).example(0)
+    np.testing.assert_array_equal(plain.mixture, zero.mixture)
+    read = MixtureSampler(**kw, flite_speech=1.0).example(0)
+    k = read.prompts.index("speech")
+    assert float(np.abs(read.targets[k]).max()) > 0.01
+    assert not np.allclose(read.targets[k], plain.targets[plain.prompts.index("speech")])
+    rng = np.random.default_rng(5)
+    rates = {speech.random_speech(rng, 1.0, flite_share=1.0)[1] for _ in range(6)}
+    assert all(0.89 * speech.FLITE_RATE <= r <= 1.11 * speech.FLITE_RATE for r in rates) and len(rates) == 6
+    monkeypatch.setenv("PATH", "/nonexistent")  # a machine without flite
+    with pytest.raises(ValueError, match="needs the flite command"):
+        MixtureSampler(**kw, flite_speech=0.5)
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        MixtureSampler(**kw, flite_speech=1.5)
+
+
 def _yin_f0(x: np.ndarray, rate: int, fmin: float = 70.0, fmax: float = 1000.0) -> float:
     """YIN's first dip below 0.15 of the cumulative-mean-normalised difference: the period."""
     w = 2048

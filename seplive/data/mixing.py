@@ -122,11 +122,14 @@ class MixtureSampler:
     processing and partners), which keeps rendering cost low when indices are read in order.
     ``sung_vocals``: the share of songs whose lead is sung by espeak-ng (the rest use a
     voice-like General MIDI program: choir, voice oohs, synth voice).
+    ``flite_speech``: the share of speech read by flite's voices rather than espeak-ng's (needs
+    the ``flite`` command; 0 leaves every stream as it was without it).
     """
 
     def __init__(self, seed: int = 0, sample_rate: int = 48000, seconds: float = 4.0, channels: int = 2,
                  tasks: list[str] | None = None, dropout: float = 0.25, songs_reuse: int = 8,
-                 song_cache: int = 4, stream: int = 0, sung_vocals: float = 0.7, gm_effects: float = 0.2) -> None:
+                 song_cache: int = 4, stream: int = 0, sung_vocals: float = 0.7, gm_effects: float = 0.2,
+                 flite_speech: float = 0.0) -> None:
         if tasks is not None:
             unknown = [t for t in tasks if t not in TASKS]
             if unknown or not tasks:
@@ -143,6 +146,11 @@ class MixtureSampler:
         self.stream = int(stream)
         self.sung_vocals = float(sung_vocals)  # share of songs whose vocals espeak-ng sings
         self.gm_effects = float(gm_effects)  # share of sfx/sfxbg sources from GM effect programs
+        self.flite_speech = float(flite_speech)
+        if not 0.0 <= self.flite_speech <= 1.0:
+            raise ValueError(f"flite_speech must be between 0 and 1, not {flite_speech}")
+        if self.flite_speech > 0 and not speech.flite_available():
+            raise ValueError("flite_speech > 0 needs the flite command (apt-get install flite)")
         self.length = int(round(self.seconds * self.sample_rate))
         self._songs = _SongCache(song_cache)
         self.melodic, self.drum_fonts = require()
@@ -206,7 +214,7 @@ class MixtureSampler:
         return out
 
     def _speech(self, rng: np.random.Generator) -> np.ndarray:
-        audio, rate = speech.random_speech(rng, self.seconds)
+        audio, rate = speech.random_speech(rng, self.seconds, self.flite_speech)
         if rate != self.sample_rate:
             audio = soxr.resample(audio, rate, self.sample_rate)
         out = np.zeros(self.length, np.float32)

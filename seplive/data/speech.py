@@ -1,9 +1,15 @@
-"""Speech from espeak-ng: in-process through the ``espeakng-loader`` wheel, or the command.
+"""Speech from espeak-ng (in-process through the ``espeakng-loader`` wheel, or the command)
+and, optionally, from flite's voices.
 
 The wheel bundles the library and its data and is driven through ctypes (about 1,000x real
 time, no subprocess); the Debian ``espeak-ng`` command is the fallback.  Both are bounded: the
 in-process callback aborts synthesis past a sample cap, the command runs under a time and byte
 cap.  Sentences come from the docstrings of standard-library modules, so no text is downloaded.
+
+espeak-ng's formant voices are robotic; flite's (Debian ``flite``: ``slt``, ``awb``, ``rms``
+statistical-parametric voices and the ``kal16`` diphone voice, all built from recordings of
+people, 16 kHz, about 75x real time) sound closer to a human, which is what a model meets live.
+``random_speech(..., flite_share=x)`` reads that share of utterances with them.
 """
 
 from __future__ import annotations
@@ -235,9 +241,57 @@ def say(text: str, voice: str = "en", rate_wpm: int = 170, pitch: int = 50, pran
     return audio[: int(max_seconds * rate)], rate
 
 
-def random_speech(rng: np.random.Generator, seconds: float) -> tuple[np.ndarray, int]:
-    """A random speaker reading random sentences for up to about ``seconds`` (mono, rate)."""
+FLITE_RATE = 16000
+#: flite's voices from Debian's package (kal, the 8 kHz diphone voice, is left out)
+FLITE_VOICES = ("slt", "awb", "rms", "kal16")
+
+
+def flite_available() -> bool:
+    return shutil.which("flite") is not None
+
+
+def flite_say(text: str, voice: str = "slt", f0_mean: float = 0.0, stretch: float = 1.0,
+              max_seconds: float = 20.0) -> tuple[np.ndarray, int]:
+    """Speak ``text`` with a flite voice; returns (mono float32, 16000).  ``f0_mean`` (Hz, 0 keeps
+    the voice's own) and ``stretch`` (duration factor) vary the speaker.  Deterministic; run
+    under a time and byte cap like every renderer."""
+    exe = shutil.which("flite")
+    if exe is None:
+        raise RenderError("no flite: apt-get install flite")
+    if voice not in FLITE_VOICES:
+        raise RenderError(f"flite voice {voice!r} is not one of {', '.join(FLITE_VOICES)}")
+    # more than max_seconds of text is synthesised whole, so bound the text as well as the output
+    text = text[: max(20, int(max_seconds * 25))][:MAX_CHARS]
+    cmd = [exe, "-voice", voice, "--setf", f"duration_stretch={float(stretch):.3f}"]
+    if f0_mean > 0:
+        cmd += ["--setf", f"int_f0_target_mean={float(f0_mean):.1f}"]
+    wav = run_capped([*cmd, "-t", text, "-o", "/dev/stdout"], timeout=10.0 + max_seconds,
+                     max_bytes=int(3 * stretch * len(text) * 0.1 * FLITE_RATE * 2) + 65536)
+    import io
+
+    import soundfile as sf
+
+    audio, rate = sf.read(io.BytesIO(wav), dtype="float32")
+    return audio[: int(max_seconds * rate)], rate
+
+
+def random_speech(rng: np.random.Generator, seconds: float, flite_share: float = 0.0) -> tuple[np.ndarray, int]:
+    """A random speaker reading random sentences for up to about ``seconds`` (mono, rate).
+
+    ``flite_share``: the chance that a flite voice reads (0 draws nothing for it, so the
+    espeak-only streams stay as they were).  A flite speaker gets a random voice, mean F0
+    and tempo, and a vocal-tract-length change (the audio is declared at 0.9-1.1x its rate,
+    which moves pitch and formants together)."""
     corpus = sentences()
+    if flite_share > 0 and rng.random() < flite_share:
+        voice = FLITE_VOICES[int(rng.integers(len(FLITE_VOICES)))]
+        n = int(rng.integers(1, 4))
+        text = " ".join(corpus[int(i)] for i in rng.integers(0, len(corpus), size=n))
+        f0 = float(rng.uniform(90, 140)) if voice in ("awb", "rms", "kal16") else float(rng.uniform(150, 240))
+        warp = float(rng.uniform(0.9, 1.1))
+        audio, rate = flite_say(text, voice, f0_mean=f0 if rng.random() < 0.7 else 0.0,
+                                stretch=float(rng.uniform(0.8, 1.25)), max_seconds=seconds * warp)
+        return audio, int(round(rate * warp))
     lang = LANGUAGES[int(rng.integers(len(LANGUAGES)))] if rng.random() < 0.6 else "en"
     variant = VARIANTS[int(rng.integers(len(VARIANTS)))]
     voice = f"{lang}+{variant}" if variant else lang

@@ -16,6 +16,7 @@ Layout (every key optional except ``model.architecture``)::
     batch_size = 4                    # per process (GPU); the global batch is x world size
     num_workers = 0                   # DataLoader worker processes generating examples
     fixed_batch = false               # true: every step sees batch 0 (overfit check)
+    flite_speech = 0.0                # share of speech read by flite's voices (needs flite)
 
     [optim]
     lr = 1e-3
@@ -77,6 +78,8 @@ class DataSection:
     batch_size: int = 4
     num_workers: int = 0
     fixed_batch: bool = False
+    #: share of speech read by flite's voices (closer to a human than espeak-ng's); needs flite
+    flite_speech: float = 0.0
 
 
 @dataclass
@@ -195,6 +198,8 @@ def _check(cfg: TrainConfig) -> None:
     positive("train.log_every", cfg.train.log_every)
     if not 0.0 <= cfg.data.dropout < 1.0:
         raise ConfigError(f"config key 'data.dropout' must be in [0, 1), got {cfg.data.dropout}")
+    if not 0.0 <= cfg.data.flite_speech <= 1.0:
+        raise ConfigError(f"config key 'data.flite_speech' must be in [0, 1], got {cfg.data.flite_speech}")
     if not 0.0 < cfg.loss.inactive_weight <= 1.0:
         raise ConfigError(f"config key 'loss.inactive_weight' must be in (0, 1], got {cfg.loss.inactive_weight}")
     if cfg.data.num_workers < 0:

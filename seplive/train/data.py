@@ -109,6 +109,7 @@ def make_sampler(data: Any) -> ExampleSource:
         "seconds": data.seconds,
         "channels": data.channels,
         "dropout": data.dropout,
+        "flite_speech": data.flite_speech,
     }
     if data.tasks is not None:
         kw["tasks"] = list(data.tasks)
