@@ -8,7 +8,7 @@ cap.  Sentences come from the docstrings of standard-library modules, so no text
 
 espeak-ng's formant voices are robotic; flite's (Debian ``flite``: ``slt``, ``awb``, ``rms``
 statistical-parametric voices and the ``kal16`` diphone voice, all built from recordings of
-people, 16 kHz, about 75x real time) sound closer to a human, which is what a model meets live.
+people, 16 kHz, about 24x real time through one subprocess an utterance) sound closer to a human, which is what a model meets live.
 ``random_speech(..., flite_share=x)`` reads that share of utterances with them.
 """
 
@@ -218,6 +218,22 @@ def backend() -> str:
     return "command" if shutil.which("espeak-ng") else "none"
 
 
+def _decode_wav(wav: bytes, max_seconds: float) -> tuple[np.ndarray, int]:
+    """A synthesiser's WAV output as (mono float32, rate), cut to ``max_seconds``."""
+    import io
+
+    import soundfile as sf
+
+    audio, rate = sf.read(io.BytesIO(wav), dtype="float32")
+    return audio[: int(max_seconds * rate)], rate
+
+
+def _random_text(rng: np.random.Generator, corpus: tuple[str, ...]) -> str:
+    """One to three random sentences of ``corpus``."""
+    n = int(rng.integers(1, 4))
+    return " ".join(corpus[int(i)] for i in rng.integers(0, len(corpus), size=n))
+
+
 def say(text: str, voice: str = "en", rate_wpm: int = 170, pitch: int = 50, prange: int = 50,
         max_seconds: float = 20.0, seed: int = 0) -> tuple[np.ndarray, int]:
     """Speak ``text``; returns (mono float32, rate).  Bounded to ``max_seconds`` of audio.
@@ -233,12 +249,7 @@ def say(text: str, voice: str = "en", rate_wpm: int = 170, pitch: int = 50, pran
     wav = run_capped([exe, "--stdout", "-v", voice, "-s", str(int(rate_wpm)), "-p", str(int(pitch)),
                       "--stdin"], timeout=10.0 + max_seconds, max_bytes=int(max_seconds * ESPEAK_RATE * 2) + 4096,
                      stdin=text[:MAX_CHARS].encode())
-    import io
-
-    import soundfile as sf
-
-    audio, rate = sf.read(io.BytesIO(wav), dtype="float32")
-    return audio[: int(max_seconds * rate)], rate
+    return _decode_wav(wav, max_seconds)
 
 
 FLITE_RATE = 16000
@@ -265,14 +276,10 @@ def flite_say(text: str, voice: str = "slt", f0_mean: float = 0.0, stretch: floa
     cmd = [exe, "-voice", voice, "--setf", f"duration_stretch={float(stretch):.3f}"]
     if f0_mean > 0:
         cmd += ["--setf", f"int_f0_target_mean={float(f0_mean):.1f}"]
+    longest_s = 0.3 * len(text) * stretch  # speech runs ~0.07 s a character: a 4x margin
     wav = run_capped([*cmd, "-t", text, "-o", "/dev/stdout"], timeout=10.0 + max_seconds,
-                     max_bytes=int(3 * stretch * len(text) * 0.1 * FLITE_RATE * 2) + 65536)
-    import io
-
-    import soundfile as sf
-
-    audio, rate = sf.read(io.BytesIO(wav), dtype="float32")
-    return audio[: int(max_seconds * rate)], rate
+                     max_bytes=int(longest_s * FLITE_RATE * 2) + 65536)
+    return _decode_wav(wav, max_seconds)
 
 
 def random_speech(rng: np.random.Generator, seconds: float, flite_share: float = 0.0) -> tuple[np.ndarray, int]:
@@ -285,8 +292,7 @@ def random_speech(rng: np.random.Generator, seconds: float, flite_share: float =
     corpus = sentences()
     if flite_share > 0 and rng.random() < flite_share:
         voice = FLITE_VOICES[int(rng.integers(len(FLITE_VOICES)))]
-        n = int(rng.integers(1, 4))
-        text = " ".join(corpus[int(i)] for i in rng.integers(0, len(corpus), size=n))
+        text = _random_text(rng, corpus)
         f0 = float(rng.uniform(90, 140)) if voice in ("awb", "rms", "kal16") else float(rng.uniform(150, 240))
         warp = float(rng.uniform(0.9, 1.1))
         audio, rate = flite_say(text, voice, f0_mean=f0 if rng.random() < 0.7 else 0.0,
@@ -295,7 +301,6 @@ def random_speech(rng: np.random.Generator, seconds: float, flite_share: float =
     lang = LANGUAGES[int(rng.integers(len(LANGUAGES)))] if rng.random() < 0.6 else "en"
     variant = VARIANTS[int(rng.integers(len(VARIANTS)))]
     voice = f"{lang}+{variant}" if variant else lang
-    n = int(rng.integers(1, 4))
-    text = " ".join(corpus[int(i)] for i in rng.integers(0, len(corpus), size=n))
+    text = _random_text(rng, corpus)
     return say(text, voice, rate_wpm=int(rng.integers(120, 230)), pitch=int(rng.integers(20, 80)),
                prange=int(rng.integers(20, 90)), max_seconds=seconds, seed=int(rng.integers(2**31)))
