@@ -67,7 +67,9 @@ def test_duration_stops_early(tmp_path, stereo_wav):
     out, rep = tmp_path / "o.wav", tmp_path / "r.json"
     assert seplive("-i", src, "-o", out, "-p", "vocals", "--duration", "0.25", "--report", rep, "-q").returncode == 0
     assert sf.info(out).frames == int(0.25 * 44100)
-    assert json.loads(rep.read_text())["stop_reason"] == "duration reached"
+    report = json.loads(rep.read_text())
+    assert report["stop_reason"] == "duration reached"
+    assert report["misses"]["deadline_pulls"] == 0  # a file sets no deadline: nothing waits on it
 
 
 @pytest.mark.parametrize(

@@ -315,8 +315,10 @@ def test_jack_stems_out_each_stem_on_its_own_pair(jack8, tmp_path):
                 proc.wait()
     rep = json.loads(report.read_text())
     assert rep["stem_layout"] == {"vocals": [1, 2], "musicbg": [3, 4], "rest": [5, 6]}
-    # the stems device alone sets the model's deadline (hops waited against its ring)
-    assert rep["misses"]["deadline_margin_ms_min"] is not None, (rep["misses"], rep.get("deadline_misses"), rep.get("hops"))
+    # the stems device alone sets the model's deadline: every block is pulled against its ring.
+    # (deadline_margin_ms_min is no proof: it is only set when a hop is still unfinished at
+    # the pull that needs it, which a fast model like center may never be in a short run)
+    assert rep["misses"]["deadline_pulls"] > 0.9 * rep["frames_out"] / 256, rep["misses"]
     y = np.load(tmp_path / "rec.npy")
     pairs = y.reshape(len(y), 3, 2)
     total = pairs.sum(axis=1)

@@ -95,6 +95,8 @@ class EngineCounters:
     misses_late: int = 0
     #: the closest a hop the output waited for came to its deadline (ms; None: none waited)
     deadline_margin_ms_min: float | None = None
+    #: output blocks pulled against a live output's deadline (0: nothing set one, e.g. files)
+    deadline_pulls: int = 0
     skipped_hops: int = 0
     plugin_errors: int = 0
     underflows: int = 0
@@ -593,6 +595,8 @@ class Engine:
         t = self._out_pos
         need_end = t + frames - self.slack - self.compute_budget
         asked = None
+        if deadline is not None:
+            self.counters.deadline_pulls += 1
         while self._z.end < need_end and self._next_final < self._next_submit:
             hop = self._next_final
             if self._runner.threaded:
@@ -645,6 +649,7 @@ class Engine:
             "late_results": r.late_results,
             "late_by_ms_max": 1000.0 * r.late_by_s_max,
             "deadline_margin_ms_min": c.deadline_margin_ms_min,
+            "deadline_pulls": c.deadline_pulls,
             "worker_queue_ms_max": 1000.0 * r.queue_s_max,
             "compute_ms_max": 1000.0 * r.stats.max_s,
         }
