@@ -143,6 +143,7 @@ class DeviceSink:
         self.clipped = 0
         self._fill_avg = float(self.target)
         self._baseline: float | None = None
+        self._correcting = 0  # +1 shrinking blocks, -1 stretching them, 0 neither
         self._blocks = 0
         self._resync = False
         self._action = None  # the stream starts with the first block, primed with silence
@@ -211,8 +212,15 @@ class DeviceSink:
             if self._baseline is None and self._blocks >= 150:
                 self._baseline = self._fill_avg  # where the fill settles with this device
             error = 0.0 if self._baseline is None else self._fill_avg - self._baseline
-            if abs(error) > self.tolerance and n > 8:
-                m = n - 1 if error > 0 else n + 1
+            # with hysteresis: a correction starts when the fill is off by more than the
+            # tolerance and goes on until it is back on the baseline (stopping at the edge
+            # would park a steady drift there, where the average's noise crosses it)
+            if self._correcting and error * self._correcting <= 0:
+                self._correcting = 0
+            if not self._correcting and abs(error) > self.tolerance:
+                self._correcting = 1 if error > 0 else -1
+            if self._correcting and n > 8:
+                m = n - 1 if self._correcting > 0 else n + 1
                 src = np.linspace(0.0, n - 1.0, m)
                 block = np.stack([np.interp(src, np.arange(n), block[:, c]) for c in range(block.shape[1])], axis=1).astype(np.float32)
                 self.drift_corrections += 1
