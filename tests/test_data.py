@@ -147,6 +147,38 @@ def test_heldout_sets(task, prompts):
         heldout_set("nope")
 
 
+def _side_to_mid_db(x: np.ndarray) -> float:
+    left, right = x[0].astype(np.float64), x[1].astype(np.float64)
+    return float(10 * np.log10(np.sum((left - right) ** 2) / np.sum((left + right) ** 2) + 1e-12))
+
+
+def test_studio_mix_centres_lead_and_bass_and_pans_the_comping_parts():
+    plain_s = MixtureSampler(seed=2, sample_rate=16000, seconds=1.0)
+    studio_s = MixtureSampler(seed=2, sample_rate=16000, seconds=1.0, studio_mix=1.0)
+    for song in range(2):
+        a, b = plain_s.song_stems(song), studio_s.song_stems(song)
+        for role in ("drums", "bass", "vocals"):  # the same notes and sounds
+            np.testing.assert_array_equal(a[role], b[role])
+        # "other" renders near mono; in a studio mix each comping part is panned to a side
+        assert _side_to_mid_db(a["other"]) < -15.0 and _side_to_mid_db(b["other"]) > _side_to_mid_db(a["other"]) + 5.0
+        np.testing.assert_allclose(np.sum(b["other"] ** 2), np.sum(a["other"] ** 2), rtol=1e-3)  # constant power
+    plain = heldout_set("music4", n=2, sample_rate=16000, seconds=1.5)
+    studio = heldout_set("music4", n=2, sample_rate=16000, seconds=1.5, studio=True)
+    for a, b in zip(plain, studio, strict=True):
+        assert a.prompts == b.prompts == ["drums", "bass", "other", "vocals"]
+        # the same crop, processing and level: drums are placed the same either way ...
+        np.testing.assert_array_equal(a.targets[0], b.targets[0])
+        # ... and the lead gets a tenth of the balance (reverb, the same either way, stays wide)
+        assert _side_to_mid_db(b.targets[3]) < _side_to_mid_db(a.targets[3]) - 3.0
+        assert np.array_equal(b.targets.sum(axis=0), b.mixture)
+    s = MixtureSampler(seed=1, sample_rate=16000, seconds=1.0, studio_mix=0.5)
+    shares = [s.studio(k) for k in range(200)]
+    assert 70 < sum(shares) < 130 and shares == [s.studio(k) for k in range(200)]
+    assert not any(plain_s.studio(k) for k in range(50))
+    with pytest.raises(ValueError, match="studio_mix must be between 0 and 1"):
+        MixtureSampler(seed=1, sample_rate=16000, seconds=1.0, studio_mix=2.0)
+
+
 def test_karaoke_accompaniment_has_no_vocals():
     # the same song's stems rendered apart: musicbg is drums+bass+other, vocals on their own
     ex = heldout_set("karaoke", n=1, sample_rate=8000, seconds=1.0, channels=1)[0]

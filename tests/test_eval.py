@@ -89,6 +89,17 @@ def test_cli_center_on_the_heldout_set(tmp_path):
     assert "### karaoke" in md and "| center | engine |" in md
 
 
+def test_cli_studio_task_scores_the_same_song_placed_as_a_studio_would(tmp_path):
+    r = _eval("--model", "center", "--baselines", "mixture", "--tasks", "karaoke,studio_karaoke", "--n", "1",
+              "--seconds", "1", "--rate", "24000", "--modes", "offline", "--json", tmp_path / "e.json", "-q")
+    assert r.returncode == 0, r.stderr
+    res = json.loads((tmp_path / "e.json").read_text())["results"]
+    assert set(res) == {"karaoke", "studio_karaoke"}
+    plain, studio = (res[t]["center"]["offline"]["vocals"]["si_sdr_i"] for t in ("karaoke", "studio_karaoke"))
+    # the same song: only the placement differs, and center reads placement
+    assert plain != studio
+
+
 def test_cli_checkpoint_offline_and_engine(tmp_path, checkpoint):
     r = _eval("--checkpoint", checkpoint, "--baselines", "mixture", "--tasks", "music4", "--n", "1",
               "--seconds", "1", "--context", "100", "--hop", "250", "--json", tmp_path / "e.json")

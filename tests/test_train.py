@@ -171,6 +171,8 @@ def test_config_errors_name_the_key():
         toy_config(loss={"inactive_weight": 0})
     with pytest.raises(ConfigError, match=r"'data.flite_speech' must be in \[0, 1\]"):
         toy_config(data={"flite_speech": -0.5})
+    with pytest.raises(ConfigError, match=r"'data.studio_mix' must be in \[0, 1\]"):
+        toy_config(data={"studio_mix": 1.5})
     with pytest.raises(ConfigError, match=r"'data.dropout' must be in \[0, 1\)"):
         toy_config(data={"dropout": 1.5})
     with pytest.raises(ConfigError, match=r"'optim.decay_steps' must be in 1..train.steps"):

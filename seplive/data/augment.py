@@ -96,13 +96,21 @@ def rms(x: np.ndarray) -> float:
 
 
 def process(rng: np.random.Generator, x: np.ndarray, rate: int, channels: int, gain_db: float,
-            reverb_p: float = 0.5) -> np.ndarray:
-    """EQ, maybe reverb, placement, then RMS-normalise to REF_RMS and apply ``gain_db``."""
+            reverb_p: float = 0.5, width: float = 1.0) -> np.ndarray:
+    """EQ, maybe reverb, placement, then RMS-normalise to REF_RMS and apply ``gain_db``.
+    ``width`` scales the placement's pan or balance (the same numbers are drawn at any width)."""
     y = random_eq(rng, np.asarray(x, np.float32), rate)  # float32 all along: half the cost
     if rng.random() < reverb_p:
         y = reverb(rng, y, rate)
-    y = place(rng, y, channels)
+    y = place(rng, y, channels, width)
     level = rms(y)
     if level < 1e-6:
         return np.zeros((channels, x.shape[-1]), np.float32)
     return (y * np.float32(REF_RMS / level * 10 ** (gain_db / 20))).astype(np.float32)
+
+
+def pan_mono(x: np.ndarray, pan: float) -> np.ndarray:
+    """(2, T) in, its mid panned to ``pan`` (-1 left .. 1 right) at constant power, out."""
+    mid = x.mean(axis=0)
+    theta = (pan + 1) * np.pi / 4
+    return (np.stack([mid * np.cos(theta), mid * np.sin(theta)]) * np.float32(np.sqrt(2))).astype(np.float32)

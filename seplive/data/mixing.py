@@ -124,12 +124,18 @@ class MixtureSampler:
     voice-like General MIDI program: choir, voice oohs, synth voice).
     ``flite_speech``: the share of speech read by flite's voices rather than espeak-ng's (needs
     the ``flite`` command; 0 leaves every stream as it was without it).
+    ``studio_mix``: the share of songs placed as a studio mix places them: lead vocals and bass
+    in the centre (a tenth of the usual balance), each comping part of ``other`` panned on its
+    own, 0.25-0.9 to a random side.  Otherwise every stem renders near mono and gets one random
+    balance, so nothing tells the parts apart by where they sit.  Its random numbers come
+    from streams of their own: 0 leaves every example as it was, and a song's notes, sounds,
+    crops and levels are the same at any share.
     """
 
     def __init__(self, seed: int = 0, sample_rate: int = 48000, seconds: float = 4.0, channels: int = 2,
                  tasks: list[str] | None = None, dropout: float = 0.25, songs_reuse: int = 8,
                  song_cache: int = 4, stream: int = 0, sung_vocals: float = 0.7, gm_effects: float = 0.2,
-                 flite_speech: float = 0.0) -> None:
+                 flite_speech: float = 0.0, studio_mix: float = 0.0) -> None:
         if tasks is not None:
             unknown = [t for t in tasks if t not in TASKS]
             if unknown or not tasks:
@@ -151,6 +157,9 @@ class MixtureSampler:
             raise ValueError(f"flite_speech must be between 0 and 1, not {flite_speech}")
         if self.flite_speech > 0 and not speech.flite_available():
             raise ValueError("flite_speech > 0 needs the flite command (apt-get install flite)")
+        self.studio_mix = float(studio_mix)
+        if not 0.0 <= self.studio_mix <= 1.0:
+            raise ValueError(f"studio_mix must be between 0 and 1, not {studio_mix}")
         self.length = int(round(self.seconds * self.sample_rate))
         self._songs = _SongCache(song_cache)
         self.melodic, self.drum_fonts = require()
@@ -166,8 +175,15 @@ class MixtureSampler:
         """The four stems (2, N) of song number ``song`` (cached; a pure function of seed, stream, song)."""
         return self._songs.get((self.seed, self.stream, song), lambda: self._render_song(song))
 
+    def studio(self, song: int) -> bool:
+        """Whether song number ``song`` is placed as a studio mix (see ``studio_mix``)."""
+        if self.studio_mix <= 0.0:
+            return False
+        return bool(np.random.default_rng([self.seed, 0x52, self.stream, song]).random() < self.studio_mix)
+
     def _render_song(self, song: int) -> dict[str, np.ndarray]:
         rng = np.random.default_rng([self.seed, 0x50, self.stream, song])
+        pans = np.random.default_rng([self.seed, 0x53, self.stream, song]) if self.studio(song) else None
         seconds = max(2 * self.seconds, 8.0)
         s = midi.compose(rng, seconds)
         total = s.seconds
@@ -190,6 +206,8 @@ class MixtureSampler:
                                 preset=preset)
             level = augment.rms(audio)
             if level > 1e-6:  # comping parts at random relative levels inside "other"
+                if pans is not None and part.role == "other":
+                    audio = augment.pan_mono(audio, float(pans.choice([-1.0, 1.0]) * pans.uniform(0.25, 0.9)))
                 stems[part.role] += audio * (float(rng.uniform(0.5, 1.0)) * 0.1 / level)
         return stems
 
@@ -265,10 +283,11 @@ class MixtureSampler:
             if not any(active):
                 active[int(rng.integers(len(prompts)))] = True
         need = [p for p, a in zip(prompts, active, strict=True) if a and p in INSTRUMENTS]
-        stems = None
+        stems, studio = None, False
         if need or any(p == "musicbg" for p, a in zip(prompts, active, strict=True) if a):
             song = int(index) // self.songs_reuse
             stems = self._crop(rng, self.song_stems(song), need)
+            studio = self.studio(song)
         targets = np.zeros((len(prompts), self.channels, self.length), np.float32)
         for i, (p, a) in enumerate(zip(prompts, active, strict=True)):
             src_rng = np.random.default_rng([self.seed, self.stream, int(index), 1 + i])
@@ -291,8 +310,9 @@ class MixtureSampler:
                 if augment.rms(src) < SILENT:  # the part rests all through this crop: absent
                     continue
             low, high = (-20.0, 0.0) if p in BACKGROUND else (-10.0, 0.0)
+            width = 0.1 if studio and p in ("vocals", "bass") else 1.0  # a studio centres lead and bass
             targets[i] = augment.process(src_rng, src, self.sample_rate, self.channels,
-                                         float(src_rng.uniform(low, high)))
+                                         float(src_rng.uniform(low, high)), width=width)
         targets *= np.float32(10 ** (rng.uniform(-12.0, 0.0) / 20))  # overall level
         mixture = targets.sum(axis=0)
         peak = float(np.max(np.abs(mixture))) if mixture.size else 0.0
@@ -338,14 +358,16 @@ class Blend:
 
 
 def heldout_set(task: str, n: int = 16, seed: int = 1234, sample_rate: int = 48000, seconds: float = 6.0,
-                channels: int = 2) -> list[Example]:
+                channels: int = 2, studio: bool = False) -> list[Example]:
     """``n`` fixed evaluation examples for ``task`` (a name from TASKS), no prompt dropout.
 
     They come from a stream of their own (stream 1 + task number), so no training sampler with
-    the default stream 0 ever draws the same random numbers.
+    the default stream 0 ever draws the same random numbers.  ``studio``: every song placed as
+    a studio mix (``MixtureSampler.studio_mix``): the same songs, crops and levels, mixed so.
     """
     if task not in TASKS:
         raise ValueError(f"unknown task {task!r}; known: {', '.join(TASKS)}")
     sampler = MixtureSampler(seed=seed, sample_rate=sample_rate, seconds=seconds, channels=channels, tasks=[task],
-                             dropout=0.0, songs_reuse=1, song_cache=2, stream=1 + TASKS.index(task))
+                             dropout=0.0, songs_reuse=1, song_cache=2, stream=1 + TASKS.index(task),
+                             studio_mix=1.0 if studio else 0.0)
     return [sampler.example(i) for i in range(n)]

@@ -20,6 +20,9 @@ __all__ = ["add_arguments", "main", "TASKS"]
 TASKS = ("music4", "speech_music", "speech_sfx", "karaoke")
 #: the speech tasks again with real voices (alsa-utils' and pyo's recordings; seplive.data.recordings)
 REAL_TASKS = ("real_speech_music", "real_speech_sfx")
+#: the music tasks again, the same songs placed as a studio mix places them (lead vocals and bass
+#: centred, the comping parts panned; seplive.data MixtureSampler.studio_mix)
+STUDIO_TASKS = ("studio_music4", "studio_karaoke")
 BASELINES = ("mixture", "center", "hpss")
 
 
@@ -30,7 +33,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     s.add_argument("--checkpoint", action="append", default=[], metavar="CKPT", help="a checkpoint from 'seplive train' (repeatable)")
     s.add_argument("--baselines", default=",".join(BASELINES), help="comma list of mixture, center, hpss, or 'none' (default: all)")
     d = p.add_argument_group("data")
-    d.add_argument("--tasks", help=f"held-out tasks, comma list of {', '.join(TASKS + REAL_TASKS)} (default: all, the real "
+    d.add_argument("--tasks", help=f"held-out tasks, comma list of {', '.join(TASKS + STUDIO_TASKS + REAL_TASKS)} (default: all, the real "
                    "ones where alsa-utils' or pyo's recordings are installed; none with --stems)")
     d.add_argument("--n", type=int, default=4, help="examples per task (default 4)")
     d.add_argument("--seed", type=int, default=1234, help="held-out seed (default 1234)")
@@ -109,10 +112,11 @@ def _sets(args: argparse.Namespace, rate: int) -> list[tuple[str, list[Any]]]:
     elif args.stems:
         tasks = []
     else:
-        tasks = list(TASKS) + (list(REAL_TASKS) if _have_recordings() else [])
+        tasks = list(TASKS + STUDIO_TASKS) + (list(REAL_TASKS) if _have_recordings() else [])
+    known = TASKS + STUDIO_TASKS + REAL_TASKS
     for t in tasks:
-        if t not in TASKS + REAL_TASKS:
-            raise ValueError(f"--tasks: unknown task '{t}'; choose from {', '.join(TASKS + REAL_TASKS)}")
+        if t not in known:
+            raise ValueError(f"--tasks: unknown task '{t}'; choose from {', '.join(known)}")
     if args.n <= 0 or args.seconds <= 0:
         raise ValueError("--n and --seconds must be positive")
     if tasks:
@@ -123,9 +127,13 @@ def _sets(args: argparse.Namespace, rate: int) -> list[tuple[str, list[Any]]]:
         from ..data.recordings import real_heldout_set
 
         for t in tasks:
-            make = real_heldout_set if t in REAL_TASKS else heldout_set
-            sets.append((t, make(t, n=args.n, seed=args.seed, sample_rate=rate, seconds=args.seconds,
-                                 channels=args.channels)))  # fmt: skip
+            kw = {"n": args.n, "seed": args.seed, "sample_rate": rate, "seconds": args.seconds, "channels": args.channels}
+            if t in REAL_TASKS:
+                sets.append((t, real_heldout_set(t, **kw)))
+            elif t in STUDIO_TASKS:
+                sets.append((t, heldout_set(t.removeprefix("studio_"), studio=True, **kw)))
+            else:
+                sets.append((t, heldout_set(t, **kw)))
     if args.stems:
         from .stems import stems_examples
 

@@ -17,6 +17,7 @@ Layout (every key optional except ``model.architecture``)::
     num_workers = 0                   # DataLoader worker processes generating examples
     fixed_batch = false               # true: every step sees batch 0 (overfit check)
     flite_speech = 0.0                # share of speech read by flite's voices (needs flite)
+    studio_mix = 0.0                  # share of songs placed as a studio would (centred lead)
 
     [optim]
     lr = 1e-3
@@ -80,6 +81,9 @@ class DataSection:
     fixed_batch: bool = False
     #: share of speech read by flite's voices (closer to a human than espeak-ng's); needs flite
     flite_speech: float = 0.0
+    #: share of songs placed as a studio places them: lead vocals and bass centred, the comping
+    #: parts of "other" panned each on its own (else every stem sits near the centre)
+    studio_mix: float = 0.0
 
 
 @dataclass
@@ -200,6 +204,8 @@ def _check(cfg: TrainConfig) -> None:
         raise ConfigError(f"config key 'data.dropout' must be in [0, 1), got {cfg.data.dropout}")
     if not 0.0 <= cfg.data.flite_speech <= 1.0:
         raise ConfigError(f"config key 'data.flite_speech' must be in [0, 1], got {cfg.data.flite_speech}")
+    if not 0.0 <= cfg.data.studio_mix <= 1.0:
+        raise ConfigError(f"config key 'data.studio_mix' must be in [0, 1], got {cfg.data.studio_mix}")
     if not 0.0 < cfg.loss.inactive_weight <= 1.0:
         raise ConfigError(f"config key 'loss.inactive_weight' must be in (0, 1], got {cfg.loss.inactive_weight}")
     if cfg.data.num_workers < 0:

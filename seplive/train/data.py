@@ -110,6 +110,7 @@ def make_sampler(data: Any) -> ExampleSource:
         "channels": data.channels,
         "dropout": data.dropout,
         "flite_speech": data.flite_speech,
+        "studio_mix": data.studio_mix,
     }
     if data.tasks is not None:
         kw["tasks"] = list(data.tasks)
