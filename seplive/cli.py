@@ -98,7 +98,7 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     pre = p.add_argument_group("presets (see 'seplive presets'; flags > SEPLIVE_* > preset > user config > defaults)")
     pre.add_argument("-P", "--preset", metavar="NAME|FILE", help="start from a session preset: karaoke, acapella, dialogue...")
     m = p.add_argument_group("model")
-    m.add_argument("-m", "--model", help="separation plugin (see 'seplive models'; default: center)")
+    m.add_argument("-m", "--model", help="separation plugin (see 'seplive models'; default: native, seplive's own network)")
     m.add_argument("--checkpoint", help="weights file for models that need one")
     m.add_argument("--device", help="compute device for neural models: cpu, cuda, cuda:1 ... (default cpu)")
     m.add_argument("--model-opt", action="append", metavar="KEY=VALUE", help="plugin option (repeatable)")

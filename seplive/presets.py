@@ -204,7 +204,7 @@ KEYS: dict[str, Key] = {
 
 #: what a run gets when no layer says otherwise
 DEFAULTS: dict[str, Any] = {
-    "model": "center",
+    "model": "native",
     "device": "cpu",
     "model_options": {},
     "prompts": [],

@@ -55,7 +55,7 @@ class SessionConfig:
     #: every selected stem and rest on its own channels: a multichannel device (for a DAW),
     #: or a folder that gets one file per stem
     stems_out: str | None = None
-    model: str = "center"
+    model: str = "native"
     model_options: dict[str, Any] = field(default_factory=dict)
     prompts: list[str] = field(default_factory=list)
     mute: list[str] = field(default_factory=list)
