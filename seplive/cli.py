@@ -209,19 +209,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _cmd_models(args: argparse.Namespace) -> int:
     from .models import registry
+    from .presets import DEFAULTS
 
     rows = []
     for name in registry.available():
+        default = name == DEFAULTS["model"]
         try:
             cls = registry._resolve(name)
-            rows.append({"name": name, "prompts": list(getattr(cls, "prompts", ())), "description": getattr(cls, "description", "")})
+            rows.append({"name": name, "default": default, "prompts": list(getattr(cls, "prompts", ())),
+                         "description": getattr(cls, "description", "")})
         except Exception as exc:  # a plugin whose deps are missing still gets listed
-            rows.append({"name": name, "prompts": [], "description": f"unavailable: {exc}"})
+            rows.append({"name": name, "default": default, "prompts": [], "description": f"unavailable: {exc}"})
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
         for r in rows:
-            print(f"{r['name']:<10} {r['description']}\n{'':<10} prompts: {' '.join(r['prompts'])}")
+            mark = " (default)" if r["default"] else ""
+            print(f"{r['name']:<10} {r['description']}{mark}\n{'':<10} prompts: {' '.join(r['prompts'])}")
     return 0
 
 

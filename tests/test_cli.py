@@ -107,8 +107,15 @@ def test_missing_or_malformed_input_fails_clearly(tmp_path, content):
 def test_models_lists_the_builtin_plugins():
     r = seplive("models")
     assert r.returncode == 0
-    for name in ("identity", "center", "hpss"):
+    for name in ("identity", "center", "hpss", "native"):
         assert name in r.stdout
+    # the default is marked, once, on its own line
+    from seplive.presets import DEFAULTS
+
+    marked = [line.split()[0] for line in r.stdout.splitlines() if line.endswith("(default)")]
+    assert marked == [DEFAULTS["model"]]
+    rows = json.loads(seplive("models", "--json").stdout)
+    assert [x["name"] for x in rows if x["default"]] == [DEFAULTS["model"]]
 
 
 def test_version_and_help():
