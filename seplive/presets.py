@@ -28,7 +28,11 @@ from .models.prompts import ALIASES, PROMPTS, REST, canonical
 
 
 class PresetError(ValueError):
-    """A preset, user config or SEPLIVE_* variable that cannot be used (one line)."""
+    """A preset, user config or SEPLIVE_* variable that cannot be used (one line: a key or
+    value the message quotes has its control characters escaped, a newline as \\n)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("".join(c if c.isprintable() else repr(c)[1:-1] for c in str(message)))
 
 
 def nearest(word: str, choices: list[str] | tuple[str, ...]) -> str:

@@ -345,6 +345,17 @@ _values = st.recursive(
 )
 
 
+@pytest.mark.parametrize("table", [{"gain": {"\n": False}}, {"fx": {"\n": False}}, {"prompts": ["vo\ncals"]}])
+def test_a_key_with_a_newline_is_quoted_on_one_line(table):
+    """What the fuzz test below found (CI, 2026-12-05): a key or value holding a newline
+    was echoed raw, and the one-line error spanned two."""
+    from seplive.presets import PresetError, check_settings
+
+    with pytest.raises(PresetError) as err:
+        check_settings(table, "fuzz.toml")
+    assert "\n" not in str(err.value) and "\\n" in str(err.value), str(err.value)
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.dictionaries(st.sampled_from(["model", "prompts", "mute", "gain", "hop", "hop_ms", "context_ms", "latency",
                                         "wet", "master_db", "options", "fx", "rate", "bogus", "preset"]) | st.text(max_size=6),
