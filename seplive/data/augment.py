@@ -79,14 +79,18 @@ def reverb(rng: np.random.Generator, x: np.ndarray, rate: int) -> np.ndarray:
     return (1 - mix) * x + mix * wet * (np.sqrt(np.mean(x**2)) / (np.sqrt(np.mean(wet**2)) + 1e-12))
 
 
+def _pan(x: np.ndarray, pan: float) -> np.ndarray:
+    """(1, T) in, (2, T) out: constant-power pan to ``pan`` (-1 left .. 1 right)."""
+    theta = (pan + 1) * np.pi / 4
+    return np.concatenate([x * np.cos(theta), x * np.sin(theta)])
+
+
 def place(rng: np.random.Generator, x: np.ndarray, channels: int, width: float = 1.0) -> np.ndarray:
     """Mono (1, T) or stereo (2, T) in, ``channels`` out: constant-power pan or balance."""
     if channels == 1:
         return x.mean(axis=0, keepdims=True)
     if x.shape[0] == 1:
-        pan = float(rng.uniform(-0.8, 0.8) * width)
-        theta = (pan + 1) * np.pi / 4
-        return np.concatenate([x * np.cos(theta), x * np.sin(theta)])
+        return _pan(x, float(rng.uniform(-0.8, 0.8) * width))
     bal = float(rng.uniform(-0.4, 0.4) * width)
     return np.stack([x[0] * np.sqrt(1 - bal), x[1] * np.sqrt(1 + bal)]) / np.sqrt(1 + abs(bal))
 
@@ -111,6 +115,4 @@ def process(rng: np.random.Generator, x: np.ndarray, rate: int, channels: int, g
 
 def pan_mono(x: np.ndarray, pan: float) -> np.ndarray:
     """(2, T) in, its mid panned to ``pan`` (-1 left .. 1 right) at constant power, out."""
-    mid = x.mean(axis=0)
-    theta = (pan + 1) * np.pi / 4
-    return (np.stack([mid * np.cos(theta), mid * np.sin(theta)]) * np.float32(np.sqrt(2))).astype(np.float32)
+    return (_pan(x.mean(axis=0, keepdims=True), pan) * np.float32(np.sqrt(2))).astype(np.float32)
