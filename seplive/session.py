@@ -584,6 +584,7 @@ class Session:
             "stem_layout": self.stem_layout,
             "output_drift_corrections": sum(d.drift_corrections for d in self._device_outs),
             "output_restarts": sum(d.underflow_restarts for d in self._device_outs),
+            "output_trimmed_frames": sum(d.trimmed_frames for d in self._device_outs),
             **(self._watcher.report() if self._watcher is not None else {}),
             "aligned_output": self.config.align,
             "realtime": self.config.realtime,

@@ -72,8 +72,8 @@ def test_loopback_identity_round_trip(pulse, tmp_path, block):
     rec = Recorder(tmp_path / "rec.raw")
     report = tmp_path / "r.json"
     app = seplive("--input", "loopback", "--output", "app_out", "--model", "identity", "--prompts", "vocals",
-                  "--duration", "4", "--device-block", block, "--report", report)
-    time.sleep(1.2)
+                  "--duration", "6", "--device-block", block, "--report", report)
+    time.sleep(3.0)  # the output has settled (and trimmed its fill) by then
     play(tmp_path / "chirp.wav", "speakers")  # captured and passed through: bit-exact?
     play(tmp_path / "chirp.wav", "both")  # and straight into app_out too: the time reference
     assert app.wait(timeout=60) == 0, app.stderr.read()
@@ -162,7 +162,7 @@ def test_stall_in_the_worker_plays_dry_and_latency_recovers(pulse, tmp_path):
 
         def process(self, window, prompts):
             StallOnce.calls += 1
-            if StallOnce.calls == 200:  # about 2 s in
+            if StallOnce.calls == 300:  # about 3 s in, between the chirps
                 time.sleep(0.4)
             return super().process(window, prompts)
 
@@ -176,7 +176,8 @@ def test_stall_in_the_worker_plays_dry_and_latency_recovers(pulse, tmp_path):
     rec = Recorder(tmp_path / "rec.raw")
     session = Session(SessionConfig(input="loopback", outputs=["app_out"], model="identity", prompts=["vocals"],
                                     plugin=StallOnce(), duration_s=6.0))
-    player = threading.Thread(target=lambda: (time.sleep(0.8), play(tmp_path / "sig.wav", "speakers")))
+    # the chirps at 2 and 4.5 s: after the output settled (and trimmed its fill) at ~1 s
+    player = threading.Thread(target=lambda: (time.sleep(1.5), play(tmp_path / "sig.wav", "speakers")))
     player.start()
     rep = session.run()
     player.join()
@@ -393,6 +394,51 @@ def test_output_drift_is_compensated():
     late = float(np.mean(fills[-int(8 * 48000 / 512):])) - 512
     assert late < snk.settled_fill + snk.tolerance + 128 < snk.settled_fill + 18 * excess_per_s, (late, snk.settled_fill, excess_per_s)
     assert snk.underflow_restarts == 0 and snk.dropped_frames == 0
+
+
+
+def test_output_trims_a_fill_that_settles_high(tmp_path):
+    """Where the output ring's fill settles depends on how much the device pulled at its
+    start.  Primed far above what it needs (the worst start seen, and then some), the sink
+    cuts the excess once it has settled: down to its floor, with a fade out and in, so a
+    steady tone goes on without a click, and the fill stays down with no underflow."""
+    from seplive.stream import devices
+    from seplive.stream.audio_io import DeviceSink, DeviceSource
+
+    seconds, block = 5.0, 512
+    with PulseServer(RATE):
+        rec = Recorder(tmp_path / "rec.raw")
+        src = DeviceSource(devices.find_loopback(), channels=2, sample_rate=RATE, blocksize=block)
+        snk = DeviceSink(devices.resolve("app_out", "output"), channels=2, sample_rate=RATE, blocksize=block,
+                         target_frames=int(0.25 * RATE))  # 250 ms primed: 100 ms or more too much
+        fills, k = [], 0
+        try:
+            while k < seconds * RATE:
+                src.read(block)  # the input's clock paces the writes, as in a session
+                t = (k + np.arange(block)) / RATE
+                tone = 0.3 * np.sin(2 * np.pi * 440 * t).astype(np.float32)
+                fills.append(snk.fill)
+                snk.write(np.stack([tone, tone], axis=1))
+                k += block
+        finally:
+            src.close()
+            snk.close()
+        y = rec.stop()
+    assert snk.underflow_restarts == 0 and snk.dropped_frames == 0
+    assert snk.trimmed_frames >= int(0.1 * RATE), snk.trimmed_frames
+    # the fill after the trim: its lows sit near the floor, not where it was primed
+    late = np.array(fills[len(fills) // 2 :]) - block  # each reading just after a block went in
+    assert snk.floor - 2 * block <= late.min() <= snk.floor + snk.tolerance + block, (late.min(), snk.floor)
+    assert snk.settled_fill < 0.25 * RATE - snk.trimmed_frames + snk.tolerance
+    # the tone, from its first sample to its last: continuous but for the one fade (a cut
+    # without one would step by up to 0.6; the tone's own largest step is 0.017)
+    on = np.nonzero(np.abs(y[:, 0]) > 1e-3)[0]
+    x = y[on[0] + 1 : on[-1] - 1, 0]
+    assert len(x) > (seconds - 0.25) * RATE - snk.trimmed_frames - 2 * block, len(x)
+    assert np.abs(np.diff(x)).max() < 0.03, np.abs(np.diff(x)).max()
+    env = np.abs(ss.hilbert(x))
+    dips = np.nonzero(env < 0.15)[0]
+    assert len(dips) < 2 * snk.fade, len(dips)  # one dip: the fade out, then in
 
 
 def test_loopback_to_the_default_output_routes_and_restores(tmp_path):

@@ -21,6 +21,18 @@ from .resample import StreamResampler
 log = logging.getLogger("seplive.audio")
 
 
+def _ramp(block: np.ndarray, frames: int, up: bool) -> np.ndarray:
+    """``block`` with a raised-cosine fade over its first (``up``) or last ``frames``."""
+    k = min(frames, len(block))
+    w = (0.5 - 0.5 * np.cos(np.pi * (np.arange(k) + 0.5) / k)).astype(np.float32)[:, None]
+    out = np.array(block, dtype=np.float32, copy=True)
+    if up:
+        out[:k] *= w
+    else:
+        out[len(out) - k :] *= w[::-1]
+    return out
+
+
 def _ring_size(frames: int) -> int:
     size = 1
     while size < frames:
@@ -114,7 +126,8 @@ class DeviceSink:
     full.  Resamples when the device's rate differs from the stream's."""
 
     def __init__(self, choice: DeviceChoice, channels: int, sample_rate: int, device_rate: int | None = None,
-                 blocksize: int = 512, latency: float | str = "high", target_frames: int | None = None) -> None:
+                 blocksize: int = 512, latency: float | str = "high", target_frames: int | None = None,
+                 floor_frames: int | None = None) -> None:
         import rtmixer
 
         self.choice = choice
@@ -131,20 +144,31 @@ class DeviceSink:
             restore_env(old)
         self.latency_s = float(self._stream.latency)
         device_frames = int(self.latency_s * self.device_rate)
-        # enough queued to ride out the device's own period plus bursty input (four blocks)
+        # primed with enough to ride out the device's own period plus bursty input (four blocks)
         self.target = int(target_frames if target_frames is not None else device_frames + 4 * blocksize)
+        # once settled, the lowest fill is trimmed down to this: two blocks of reserve (the
+        # model's deadline keeps them) and one block of compute time at the worst moment
+        self.floor = int(floor_frames if floor_frames is not None else 3 * blocksize)
         self.tolerance = max(blocksize // 2, 128)
+        self.fade = 128  # frames faded out and in around a cut (2.7 ms at 48 kHz: no click)
 
         self._ring = rtmixer.RingBuffer(4 * channels, _ring_size(max(16 * blocksize, 8 * self.target, self.device_rate // 2)))
         self.underflow_restarts = 0
         self.drift_corrections = 0
         self.dropped_frames = 0
+        self.trimmed_frames = 0
         self.frames = 0
         self.clipped = 0
         self._fill_avg = float(self.target)
         self._baseline: float | None = None
+        # the fill is watched from `_watch_from` frames in (the device's start-up pulls are
+        # over) until `_settle_at`: its mean becomes the baseline, its low the trim's reading
+        self._watch_from = self.device_rate // 4
+        self._settle_at = self.device_rate
+        self._watch = [0.0, 0, None]  # sum, count, lowest
         self._correcting = 0  # +1 shrinking blocks, -1 stretching them, 0 neither
-        self._blocks = 0
+        self._drop = 0  # frames still to cut from the stream's head (the latency trim)
+        self._fade_in = False
         self._resync = False
         self._action = None  # the stream starts with the first block, primed with silence
 
@@ -188,6 +212,7 @@ class DeviceSink:
             self._prime()
             self._action = self._stream.play_ringbuffer(self._ring)
             self._resync = True
+            self._fade_in = True  # the audio resumes after silence: no step into it
         if self._resampler is not None:
             block = self._resampler.process(block)
         if self._resync and self._baseline is not None and len(block):
@@ -200,36 +225,71 @@ class DeviceSink:
                 self.dropped_frames += cut
             else:
                 self._resync = False
+        if self._drop and len(block):
+            cut = min(self._drop, len(block))
+            block = block[cut:]
+            self._drop -= cut
+            self.trimmed_frames += cut
+            self._fade_in = self._fade_in or not self._drop
+        if self._fade_in and len(block):
+            block = _ramp(block, self.fade, up=True)
+            self._fade_in = False
         n = len(block)
         if n:
-            # clock drift between the input and output devices: a slow average of the fill
-            # (the callback drains the ring in device-period gulps, so one reading means
-            # little); when it stays off target, stretch or shrink the block by one sample
-            # (room for 1/block of drift: 1950 ppm at 512-frame blocks; real clocks differ by
-            # well under 200 ppm)
-            self._fill_avg += 0.02 * (self._ring.read_available - self._fill_avg)
-            self._blocks += 1
-            if self._baseline is None and self._blocks >= 150:
-                self._baseline = self._fill_avg  # where the fill settles with this device
-            error = 0.0 if self._baseline is None else self._fill_avg - self._baseline
-            # with hysteresis: a correction starts when the fill is off by more than the
-            # tolerance and goes on until it is back on the baseline (stopping at the edge
-            # would park a steady drift there, where the average's noise crosses it)
-            if self._correcting and error * self._correcting <= 0:
-                self._correcting = 0
-            if not self._correcting and abs(error) > self.tolerance:
-                self._correcting = 1 if error > 0 else -1
-            if self._correcting and n > 8:
-                m = n - 1 if self._correcting > 0 else n + 1
-                src = np.linspace(0.0, n - 1.0, m)
-                block = np.stack([np.interp(src, np.arange(n), block[:, c]) for c in range(block.shape[1])], axis=1).astype(np.float32)
-                self.drift_corrections += 1
+            fill = self._ring.read_available
+            if self._baseline is None:
+                self._settle(fill)
+                if self._drop:  # the trim starts after this block: fade its end out
+                    block = _ramp(block, self.fade, up=False)
+            elif not self._drop:
+                block = self._follow_drift(block, fill)
         free = self._ring.write_available
         if len(block) > free:
             self.dropped_frames += len(block) - free
             block = block[:free]
         self._ring.write(np.ascontiguousarray(block, dtype=np.float32))
         self.frames += n
+
+    def _settle(self, fill: int) -> None:
+        """Watch the fill while the stream settles; then take its mean as the baseline and,
+        when even its lowest point sits well above the floor, cut the difference.  Where
+        the fill settles depends on how much the device pulled at its start (the same
+        device and code settle 1,500 to 4,500 frames apart from run to run at 48 kHz), and
+        all of it above the floor is latency that buys nothing."""
+        total, count, low = self._watch
+        if self.frames >= self._watch_from:
+            self._watch = [total + fill, count + 1, fill if low is None else min(low, fill)]
+        if self.frames < self._settle_at or not self._watch[1]:
+            return
+        total, count, low = self._watch
+        excess = int(low) - self.floor
+        trim = excess if excess > self.tolerance else 0
+        self._baseline = total / count - trim
+        self._fill_avg = self._baseline
+        self._drop = trim
+
+    def _follow_drift(self, block: np.ndarray, fill: int) -> np.ndarray:
+        """Clock drift between the input and output devices: a slow average of the fill
+        (the callback drains the ring in device-period gulps, so one reading means little);
+        when it strays from the baseline, stretch or shrink the block by one sample (room
+        for 1/block of drift: 1950 ppm at 512-frame blocks; real clocks differ by well
+        under 200 ppm)."""
+        self._fill_avg += 0.02 * (fill - self._fill_avg)
+        error = self._fill_avg - self._baseline
+        # with hysteresis: a correction starts when the fill is off by more than the
+        # tolerance and goes on until it is back on the baseline (stopping at the edge
+        # would park a steady drift there, where the average's noise crosses it)
+        if self._correcting and error * self._correcting <= 0:
+            self._correcting = 0
+        if not self._correcting and abs(error) > self.tolerance:
+            self._correcting = 1 if error > 0 else -1
+        n = len(block)
+        if not self._correcting or n <= 8:
+            return block
+        m = n - 1 if self._correcting > 0 else n + 1
+        src = np.linspace(0.0, n - 1.0, m)
+        self.drift_corrections += 1
+        return np.stack([np.interp(src, np.arange(n), block[:, c]) for c in range(block.shape[1])], axis=1).astype(np.float32)
 
     def stats(self):
         return self._stream.fetch_and_reset_stats()

@@ -270,7 +270,7 @@ class ResilientSink(_Resilient):
         self.target = t.target
         self.frames = 0
         self.dropped_while_lost = 0
-        self._counts = {"drift_corrections": 0, "underflow_restarts": 0, "dropped_frames": 0, "clipped": 0}
+        self._counts = {"drift_corrections": 0, "underflow_restarts": 0, "dropped_frames": 0, "trimmed_frames": 0, "clipped": 0}
         self._last_fill: float | None = None
 
     def _sum(self, key: str) -> int:
@@ -280,6 +280,7 @@ class ResilientSink(_Resilient):
     drift_corrections = property(lambda self: self._sum("drift_corrections"))
     underflow_restarts = property(lambda self: self._sum("underflow_restarts"))
     dropped_frames = property(lambda self: self._sum("dropped_frames"))
+    trimmed_frames = property(lambda self: self._sum("trimmed_frames"))
     clipped = property(lambda self: self._sum("clipped"))
 
     @property
