@@ -4,7 +4,8 @@
 # Here, once: scripts/gpu_train.sh bundle [RUN_DIR]
 #   puts into .gpu/ (git-ignored) the generator's wheels for CPython 3.12 (tinysoundfont,
 #   mido, espeakng-loader, soundfile, soxr, cffi, pycparser), three soundfonts (TimGM6mb,
-#   sf_GMbank, the avldrums Black Pearl kit: 29 MB) and, from RUN_DIR, a run to resume.
+#   sf_GMbank, the avldrums Black Pearl kit: 29 MB), flite with its libraries (12 MB packed)
+#   and, from RUN_DIR, a run to resume.
 # There, from the repository root (carry .gpu):
 #   scripts/gpu_train.sh start CONFIG   installs the wheels into /tmp/site and starts
 #                                       `seplive train --resume` in the background, out
@@ -28,6 +29,15 @@ bundle)
         tinysoundfont==0.3.7 mido==1.3.3 espeakng-loader==0.2.4 soundfile==0.14.0 soxr==1.1.0 cffi pycparser
     cp /usr/share/sounds/sf2/TimGM6mb.sf2 /usr/share/sounds/sf2/sf_GMbank.sf2 \
         /usr/share/sounds/sf2/Black_Pearl_4_LV2.sf2 .gpu/sf/
+    # flite (data.flite_speech): Debian's binary and the libraries it links, less the C
+    # library's own, xz-packed (26 MB -> 12 MB; glibc 2.34 or later needed there)
+    fl=$(mktemp -d)
+    mkdir -p "$fl/bin" "$fl/lib"
+    cp "$(command -v flite)" "$fl/bin/"
+    ldd "$(command -v flite)" | awk '$2 == "=>" && $3 ~ /^\// {print $3}' \
+        | grep -v -E '/(libc|libm|libdl|libpthread|librt)\.so' | xargs -I{} cp -L {} "$fl/lib/"
+    tar -C "$fl" -cJf .gpu/flite.tar.xz .
+    rm -rf "$fl"
     if [ -n "$src" ]; then cp "$src"/*.pt "$src"/*.json "$src"/train_log.jsonl .gpu/run/; fi
     du -sh .gpu
     ;;
@@ -39,6 +49,12 @@ start)
     resume=()
     ls "$RUN"/*.resume.pt >/dev/null 2>&1 && resume=(--resume)
     export PYTHONPATH="$SITE:$PWD" SEPLIVE_SOUNDFONTS="$PWD/.gpu/sf" OMP_NUM_THREADS=1 PYTHONUNBUFFERED=1
+    if [ -f .gpu/flite.tar.xz ]; then  # unpacked by Python: the machine may have no xz
+        python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2], filter="data")' \
+            .gpu/flite.tar.xz /tmp/flite
+        export PATH="/tmp/flite/bin:$PATH" LD_LIBRARY_PATH="/tmp/flite/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+        flite -voice slt -t "flite works" -o /tmp/flite/check.wav && echo "flite: $(command -v flite)"
+    fi
     cp -r seplive presets "$RUN"/  # the code the run uses stays put while later calls re-copy the tree
     # Detached through Popen: a new session, stdin from /dev/null, every inherited descriptor
     # closed.  (A bash `setsid nohup … &` launch, piped into `tail` by the calling command,
