@@ -10,7 +10,10 @@ Sections:
    latency at the hop (delay + the hop's buffering).
 2. Per-hop cost through :meth:`NativeSeparator.process` (numpy in, numpy out, as the engine
    calls it): one stereo pair, random input, ``--hops`` timed hops after a warm-up, for 1,
-   2 and 3 prompts (a preset's usual counts).  Wall-clock p50 / p99 / max and the
+   2 and 3 prompts (a preset's usual counts); hops back to back and paced at the hop's
+   duration (as live: caches and the core cool between hops, which costs 30-70 % more per
+   hop on the 2-core VM), each through the traced path (the default on a CPU) and the
+   eager one, side by side.  Wall-clock p50 / p99 / max and the
    real-time factor (mean per-hop time / hop duration), plus the thread's CPU time p50 /
    p99, which is what the model itself costs when other processes share the cores.
    The requirement is p99 <= 50 % of the hop.
@@ -56,11 +59,16 @@ def machine(device: str) -> str:
     return f"CPU {cpu}, {cores} cores{load}; torch {torch.__version__}, threads {torch.get_num_threads()}; GPU {gpu}"
 
 
-def per_hop(plugin: NativeSeparator, prompts: list[str], hop: int, hops: int, warmup: int) -> dict[str, float]:
+def per_hop(plugin: NativeSeparator, prompts: list[str], hop: int, hops: int, warmup: int,
+            paced: bool = False) -> dict[str, float]:
+    """Per-hop times of ``plugin.process``; ``paced``: one hop per hop duration (sleeping
+    between), as live, where caches and the core cool down between hops."""
     rng = np.random.default_rng(0)
     x = (0.1 * rng.standard_normal((hops + warmup, 1, plugin.channels, hop))).astype(np.float32)
     plugin.reset()
+    hop_ms = hop * 1e3 / plugin.sample_rate
     wall, cpu = [], []
+    due = time.perf_counter()
     for i in range(hops + warmup):
         t0, c0 = time.perf_counter(), time.thread_time()
         plugin.process(x[i], prompts)
@@ -68,8 +76,10 @@ def per_hop(plugin: NativeSeparator, prompts: list[str], hop: int, hops: int, wa
         if i >= warmup:
             wall.append((t1 - t0) * 1e3)
             cpu.append((c1 - c0) * 1e3)
+        if paced:
+            due += hop_ms / 1e3
+            time.sleep(max(0.0, due - time.perf_counter()))
     w, c = np.array(wall), np.array(cpu)
-    hop_ms = hop * 1e3 / plugin.sample_rate
     return {
         "p50": float(np.percentile(w, 50)),
         "p99": float(np.percentile(w, 99)),
@@ -104,8 +114,9 @@ def streams_per_device(net: NativeNet, device: str, batches: list[int], prompts:
     return rows
 
 
-def streaming_error(net: NativeNet, seeds: int = 3, frames: int = 60) -> float:
-    """Largest |step output - forward_causal| over random hops and prompt changes."""
+def streaming_error(net: NativeNet, seeds: int = 3, frames: int = 60, kernels=None) -> float:
+    """Largest |step output - forward_causal| over random hops and prompt changes
+    (``kernels``: the step through :meth:`NativeNet.traced_kernels`)."""
     worst = 0.0
     hop = net.cfg.hop
     for seed in range(seeds):
@@ -116,7 +127,7 @@ def streaming_error(net: NativeNet, seeds: int = 3, frames: int = 60) -> float:
             while pos < frames:
                 k = min(int(rng.integers(1, 5)), frames - pos)
                 ids = tuple(int(i) for i in rng.integers(0, len(net.prompts), int(rng.integers(1, 4))))
-                out, state = net.step(x[..., pos * hop : (pos + k) * hop], ids, state)
+                out, state = net.step(x[..., pos * hop : (pos + k) * hop], ids, state, kernels)
                 ref = net.forward_causal(x[..., : (pos + k) * hop], torch.tensor([ids, ids]))[..., pos * hop :]
                 worst = max(worst, float((out - ref).abs().max()))
                 pos += k
@@ -134,6 +145,10 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--skip-engine", action="store_true")
+    ap.add_argument("--pacing", choices=["both", "back-to-back", "paced"], default="both",
+                    help="hops back to back, paced at the hop's duration as live, or both")
+    ap.add_argument("--paths", nargs="+", choices=["traced", "eager"], default=["traced", "eager"],
+                    help="the plugin's CPU paths to time side by side (traced is its default)")
     ap.add_argument("--streams", type=int, nargs="*", default=[],
                     help="batched stream counts to time (streams per device), e.g. 1 8 32 128")
     args = ap.parse_args()
@@ -141,9 +156,13 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     net = load_checkpoint(args.checkpoint) if args.checkpoint else NativeNet(args.config)
-    plugin = NativeSeparator(model=net, device=args.device, threads=args.threads if args.device == "cpu" else None)
+    threads = args.threads if args.device == "cpu" else None
+    paths = args.paths if args.device == "cpu" else ["eager"]  # traces are for the CPU
+    plugins = {p: NativeSeparator(model=net, device=args.device, threads=threads, traced=p == "traced") for p in paths}
+    plugin = plugins[paths[0]]
     hop = args.hop or plugin.default_hop_samples
-    plugin.prepare(hop, args.device, plugin.sample_rate)
+    for p in plugins.values():
+        p.prepare(hop, args.device, plugin.sample_rate)
     cfg = net.cfg
     n_params = net.parameter_count()
     size = sum(t.numel() * t.element_size() for t in net.state_dict().values())
@@ -158,12 +177,16 @@ def main() -> None:
           f"{d + hop} samples ({(d + hop) * 1e3 / rate:.2f} ms)")  # fmt: skip
     print()
     print(f"per-hop cost, hop {hop} samples ({hop * 1e3 / rate:.2f} ms), 1 stereo pair, {args.hops} hops, device {args.device}")
-    print("| prompts | p50 ms | p99 ms | max ms | p99 / hop | RTF | CPU p50 ms | CPU p99 ms |")
-    print("|--------:|-------:|-------:|-------:|----------:|----:|-----------:|-----------:|")
+    print("| prompts | hops | path | p50 ms | p99 ms | max ms | p99 / hop | RTF | CPU p50 ms | CPU p99 ms |")
+    print("|--------:|------|------|-------:|-------:|-------:|----------:|----:|-----------:|-----------:|")
+    pacings = {"both": [False, True], "back-to-back": [False], "paced": [True]}[args.pacing]
     for p in args.prompts:
-        r = per_hop(plugin, list(PROMPTS[:p]), hop, args.hops, args.warmup)
-        print(f"| {p} | {r['p50']:.3f} | {r['p99']:.3f} | {r['max']:.2f} | {100 * r['p99'] / r['hop_ms']:.0f} % | "
-              f"{r['rtf']:.3f} | {r['cpu_p50']:.3f} | {r['cpu_p99']:.3f} |")  # fmt: skip
+        for paced in pacings:
+            for name, plug in plugins.items():  # the paths one after the other, same input
+                r = per_hop(plug, list(PROMPTS[:p]), hop, args.hops, args.warmup, paced)
+                print(f"| {p} | {'paced' if paced else 'back to back'} | {name} | {r['p50']:.3f} | {r['p99']:.3f} | "
+                      f"{r['max']:.2f} | {100 * r['p99'] / r['hop_ms']:.0f} % | {r['rtf']:.3f} | {r['cpu_p50']:.3f} | "
+                      f"{r['cpu_p99']:.3f} |")  # fmt: skip
     if args.streams:
         p = args.prompts[0]
         hop_ms = hop * 1e3 / rate
@@ -180,10 +203,13 @@ def main() -> None:
     if args.device == "cpu":
         print()
         print(f"streaming vs full causal forward, max abs error: {streaming_error(net.eval()):.2e}")
+        if "traced" in plugins and plugins["traced"]._kernels is not None:
+            err = streaming_error(net.eval(), kernels=plugins["traced"]._kernels)
+            print(f"streaming through the traced kernels vs full causal forward, max abs error: {err:.2e}")
     if not args.skip_engine:
         print()
         x = (0.1 * np.random.default_rng(1).standard_normal((10 * rate, 2))).astype(np.float32)
-        for p in args.prompts:
+        for p in args.prompts:  # the default path (traced on a CPU)
             eng = Engine(plugin, MixSettings.from_cli(list(PROMPTS[:p]), [], {}),
                          EngineConfig(source_rate=rate, channels=2, hop_samples=hop, device=args.device))  # fmt: skip
             t0 = time.perf_counter()

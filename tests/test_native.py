@@ -79,13 +79,18 @@ def test_padding_slots_are_zero_and_repeats_differ():
     assert repeat_index(torch.tensor([0, 3, 0, 0, 3])).tolist() == [0, 0, 1, 2, 1]
 
 
+@pytest.mark.parametrize("traced", [False, True], ids=["eager", "traced"])
 @pytest.mark.parametrize(("preset", "synthesis_window"), [("tiny", 256), ("small", 256), ("tiny", 384), ("tiny", 512)])
-def test_streaming_equals_the_full_causal_forward_across_prompt_switches(preset, synthesis_window):
+def test_streaming_equals_the_full_causal_forward_across_prompt_switches(preset, synthesis_window, traced):
     """Hops of 1-3 STFT frames, prompt sets changing (joins, leaves, repeats): every hop's
     output equals the same samples of the full-sequence causal forward of its prompts
-    (longer synthesis windows: joining prompts rebuild tails from more kept frames)."""
+    (longer synthesis windows: joining prompts rebuild tails from more kept frames).  The
+    same through the traced kernels, which were traced at another batch size (1), frame
+    count (3) and prompt count (1) than most of these hops use."""
     torch.manual_seed(2)
     net = NativeNet(make_config(preset, synthesis_window=synthesis_window)).eval()
+    kernels = net.traced_kernels() if traced else None
+    assert (kernels is not None) == traced
     hop = net.cfg.hop
     plan = [(2, (0, 3)), (1, (0, 3)), (3, (0, 3)), (2, (3, 5, 5)), (2, (3, 5, 5)), (1, (7,)), (2, (0, 7)),
             (3, (5, 1)), (2, ()), (2, (5, 1)), (1, (6,)), (2, (2, 4, 6))]  # fmt: skip
@@ -99,7 +104,7 @@ def test_streaming_equals_the_full_causal_forward_across_prompt_switches(preset,
         state = net.init_state(2)
         pos, worst = 0, 0.0
         for k, ids in plan:
-            out, state = net.step(x[..., pos : pos + k * hop], ids, state)
+            out, state = net.step(x[..., pos : pos + k * hop], ids, state, kernels)
             if ids:
                 ref = refs[ids][..., pos : pos + k * hop]
                 worst = max(worst, float((out - ref).abs().max()))

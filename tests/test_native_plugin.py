@@ -98,6 +98,37 @@ def test_a_prompt_joining_mid_stream_is_exact_at_once():
             np.testing.assert_allclose(got[0], ref[2], atol=1e-5)
 
 
+def test_the_traced_path_is_the_default_on_a_cpu_and_gives_the_eager_output():
+    """prepare() traces the network (the default on a CPU); hop for hop, with prompts
+    joining and leaving, the stems are the eager plugin's."""
+    x = (0.2 * np.random.default_rng(5).standard_normal((1, 2, 384 * 10))).astype(np.float32)
+    fast, slow = tiny(seed=6), tiny(seed=6, traced=False)
+    for p in (fast, slow):
+        p.prepare(384, "cpu", 48000)
+    assert fast._kernels is not None and slow._kernels is None
+    plan = [["vocals"], ["vocals"], ["vocals", "drums"], ["drums"], ["speech", "speech", "sfx"]] * 2
+    for h, prompts in enumerate(plan):
+        w = x[..., h * 384 : (h + 1) * 384]
+        np.testing.assert_allclose(fast.process(w, prompts), slow.process(w, prompts), atol=1e-6)
+
+
+def test_a_failed_trace_leaves_the_plugin_eager_and_working(monkeypatch, caplog):
+    """A torch whose TorchScript cannot trace (or has none): one warning, then the same
+    stems from the eager path.  (The failure is forced: this torch traces.)"""
+
+    def refuse(*args, **kwargs):
+        raise RuntimeError("no TorchScript here")
+
+    monkeypatch.setattr(torch.jit, "trace", refuse)
+    p = tiny(seed=6)
+    with caplog.at_level("WARNING"):
+        p.prepare(384, "cpu", 48000)
+    assert p._kernels is None
+    assert any("tracing failed" in r.getMessage() for r in caplog.records)
+    out = p.process(np.zeros((1, 2, 384), np.float32), ["vocals"])
+    assert out.shape == (1, 1, 2, 384) and np.isfinite(out).all()
+
+
 def test_mono_input_through_the_stereo_model():
     x = tones(48000, 0.3, [440.0], 1, amp=0.3)
     eng = Engine(tiny(unit_mask=True), isolate("vocals"), EngineConfig(source_rate=48000, channels=1))

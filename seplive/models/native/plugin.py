@@ -21,7 +21,7 @@ import torch
 from ..base import Separator, SeparatorError
 from .checkpoint import load_checkpoint, shipped_checkpoint
 from .config import PRESETS
-from .model import NativeNet, StreamState
+from .model import Kernels, NativeNet, StreamState
 
 __all__ = ["NativeSeparator", "DEFAULT_HOP_FRAMES"]
 
@@ -50,6 +50,10 @@ class NativeSeparator(Separator):
     threads:
         torch intra-op threads set in :meth:`prepare` on CPU (1: per-hop work is small and
         one thread is steadiest on a busy machine; ``None`` leaves torch's setting).
+    traced:
+        on a CPU, run each hop through TorchScript traces of the network made in
+        :meth:`prepare` (:meth:`NativeNet.traced_kernels`: the same operations, ~30 % less
+        time per hop live); ``False`` runs it eagerly.
     """
 
     name = "native"
@@ -71,6 +75,7 @@ class NativeSeparator(Separator):
         model: NativeNet | None = None,
         unit_mask: bool = False,
         threads: int | None = 1,
+        traced: bool = True,
     ) -> None:
         super().__init__()
         self._fixed_device = device
@@ -88,6 +93,8 @@ class NativeSeparator(Separator):
         self.default_hop_samples = DEFAULT_HOP_FRAMES * cfg.hop
         self.delay_samples = self.model.delay_samples
         self.threads = threads
+        self.traced = bool(traced)
+        self._kernels: Kernels | None = None
         self._index = {p: i for i, p in enumerate(self.prompts)}
         self._state: StreamState | None = None
         self._groups = -1
@@ -106,8 +113,12 @@ class NativeSeparator(Separator):
         if sample_rate is not None and sample_rate != self.sample_rate:
             raise SeparatorError(f"native: the engine must feed {self.sample_rate} Hz, got {sample_rate} Hz")
         self._move()
-        if self.threads is not None and str(self.device).startswith("cpu"):
+        cpu = str(self.device).startswith("cpu")
+        if self.threads is not None and cpu:
             torch.set_num_threads(int(self.threads))
+        # traced with the weights as they are now (a plugin is prepared after they load)
+        self._kernels = self.model.traced_kernels(max(1, self.hop_samples // self.hop_multiple)) \
+            if self.traced and cpu and not self.model.unit_mask else None
         self.reset()
 
     def reset(self) -> None:
@@ -138,5 +149,5 @@ class NativeSeparator(Separator):
             self._groups = g
         ids = tuple(self._index[p] for p in prompts)
         with torch.inference_mode():
-            out, self._state = self.model.step(torch.from_numpy(x).to(device), ids, self._state)  # (G, P, C, n)
+            out, self._state = self.model.step(torch.from_numpy(x).to(device), ids, self._state, self._kernels)  # (G, P, C, n)
             return np.ascontiguousarray(out.transpose(0, 1).float().cpu().numpy())
