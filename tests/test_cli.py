@@ -160,7 +160,7 @@ def test_demo_makes_its_files_and_separates(tmp_path):
     # nearer its true stems than the mixture is, by 3 dB or more
     from seplive.presets import DEFAULTS
 
-    for name, res in by_name.items():
+    for res in by_name.values():
         assert res["model"] == DEFAULTS["model"], res
         assert res["snr_db"] > res["snr_of_mix_db"] + 3, res
     # a voice over the song (espeak-ng is installed by scripts/setup.sh)

@@ -165,7 +165,7 @@ class DeviceSink:
         # over) until `_settle_at`: its mean becomes the baseline, its low the trim's reading
         self._watch_from = self.device_rate // 4
         self._settle_at = self.device_rate
-        self._watch = [0.0, 0, None]  # sum, count, lowest
+        self._watch_sum, self._watch_count, self._watch_low = 0.0, 0, 0
         self._correcting = 0  # +1 shrinking blocks, -1 stretching them, 0 neither
         self._drop = 0  # frames still to cut from the stream's head (the latency trim)
         self._fade_in = False
@@ -256,15 +256,15 @@ class DeviceSink:
         the fill settles depends on how much the device pulled at its start (the same
         device and code settle 1,500 to 4,500 frames apart from run to run at 48 kHz), and
         all of it above the floor is latency that buys nothing."""
-        total, count, low = self._watch
         if self.frames >= self._watch_from:
-            self._watch = [total + fill, count + 1, fill if low is None else min(low, fill)]
-        if self.frames < self._settle_at or not self._watch[1]:
+            self._watch_low = min(self._watch_low, fill) if self._watch_count else fill
+            self._watch_sum += fill
+            self._watch_count += 1
+        if self.frames < self._settle_at or not self._watch_count:
             return
-        total, count, low = self._watch
-        excess = int(low) - self.floor
+        excess = self._watch_low - self.floor
         trim = excess if excess > self.tolerance else 0
-        self._baseline = total / count - trim
+        self._baseline = self._watch_sum / self._watch_count - trim
         self._fill_avg = self._baseline
         self._drop = trim
 

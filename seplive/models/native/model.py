@@ -60,7 +60,7 @@ class Kernels(NamedTuple):
 
 
 class _TrunkKernel(nn.Module):
-    def __init__(self, net: "NativeNet") -> None:
+    def __init__(self, net: NativeNet) -> None:
         super().__init__()
         self.net = net
 
@@ -70,7 +70,7 @@ class _TrunkKernel(nn.Module):
 
 
 class _HeadKernel(nn.Module):
-    def __init__(self, net: "NativeNet") -> None:
+    def __init__(self, net: NativeNet) -> None:
         super().__init__()
         self.net = net
 
