@@ -114,6 +114,28 @@ def test_streaming_equals_the_full_causal_forward_across_prompt_switches(preset,
     assert worst <= 1e-4, worst
 
 
+def test_traced_kernels_are_kept_until_the_weights_change():
+    """The traces hold the weights they were made from: asked again with the same weights,
+    the same traces come back (a plugin per example costs one trace); after an optimiser-like
+    in-place change, new traces that follow the new weights."""
+    torch.manual_seed(3)
+    net = NativeNet("tiny").eval()
+    first = net.traced_kernels()
+    assert first is not None and net.traced_kernels() is first
+    with torch.no_grad():
+        for p in net.parameters():
+            p.mul_(1.5)
+    again = net.traced_kernels()
+    assert again is not first
+    x = 0.2 * torch.randn(1, 2, 3 * net.cfg.hop)
+    with torch.no_grad():
+        eager, _ = net.step(x, (2, 5), net.init_state(1))
+        traced, _ = net.step(x, (2, 5), net.init_state(1), again)
+        stale, _ = net.step(x, (2, 5), net.init_state(1), first)
+    torch.testing.assert_close(traced, eager, atol=1e-6, rtol=0)
+    assert (stale - eager).abs().max() > 1e-3  # the old traces were the old weights
+
+
 def test_step_refuses_a_hop_that_is_not_whole_frames():
     net = NativeNet("tiny")
     with pytest.raises(ValueError, match="k \\* 128"):

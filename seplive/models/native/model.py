@@ -241,6 +241,8 @@ class NativeNet(nn.Module):
         self.unit_mask = False
         #: frames of trunk output a joining prompt needs to rebuild its overlap-add tail
         self.tail_frames = self.stft.pieces - 1
+        #: the last :meth:`traced_kernels`, with what it was traced from
+        self._kernel_cache: tuple[tuple, Kernels] | None = None
 
     # -- pieces ----------------------------------------------------------------------------
     def features(self, spec: Tensor) -> Tensor:
@@ -396,16 +398,20 @@ class NativeNet(nn.Module):
         time; docs/benchmarks/native.md).  Traced at ``frames`` frames and one prompt; the
         traces take any batch, frame and prompt count.  Warmed up here at the shapes a
         stream meets (its hops, and the rebuild when a prompt joins), so the first live
-        hops do not pay for TorchScript's profiling runs.  Weights changed later are not
-        seen: trace again.  ``None`` when tracing fails (a torch without TorchScript):
-        :meth:`step` then runs eagerly."""
+        hops do not pay for TorchScript's profiling runs.  Kept for the next call while the
+        weights stay as they are (each parameter's storage and in-place version: an
+        optimiser step or a load traces again).  ``None`` when tracing fails (a torch
+        without TorchScript): :meth:`step` then runs eagerly."""
         c = self.cfg
+        device = next(self.parameters()).device
+        key = (frames, str(device), tuple((p.data_ptr(), p._version) for p in self.parameters()))
+        if self._kernel_cache is not None and self._kernel_cache[0] == key:
+            return self._kernel_cache[1]
         was_training = self.training
         self.eval()
         try:
             with warnings.catch_warnings(), torch.no_grad():
                 warnings.simplefilter("ignore")  # TorchScript's deprecation and tracer notes
-                device = next(self.parameters()).device
                 state = self.init_state(1, device)
                 x = torch.zeros(1, c.channels, frames * c.hop, device=device)
                 spec, _ = self.stft.analyse_step(x, state["cache"])
@@ -421,6 +427,7 @@ class NativeNet(nn.Module):
                     warm = self.init_state(1, device)
                     for _ in range(3):  # the first hop rebuilds (k + tail frames), then steady hops
                         self.step(x, ids, warm, kernels)
+            self._kernel_cache = (key, kernels)
             return kernels
         except Exception as exc:  # noqa: BLE001  (any failure: run eagerly)
             log.warning("native: tracing failed, running eagerly: %s", exc)
@@ -433,7 +440,7 @@ class NativeNet(nn.Module):
         one): stateful, so window options (``context_ms``, ``lookahead_ms``) do not apply."""
         from .plugin import NativeSeparator
 
-        keep = {k: v for k, v in options.items() if k in ("device", "unit_mask", "threads")}
+        keep = {k: v for k, v in options.items() if k in ("device", "unit_mask", "threads", "traced")}
         return NativeSeparator(model=self, **keep)
 
     # -- info ------------------------------------------------------------------------------
