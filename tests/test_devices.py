@@ -441,6 +441,33 @@ def test_output_trims_a_fill_that_settles_high(tmp_path):
     assert len(dips) < 2 * snk.fade, len(dips)  # one dip: the fade out, then in
 
 
+
+def test_a_trim_too_deep_for_the_device_backs_off_instead_of_repeating_underflows():
+    """A device whose gulps outgrow what the first second showed would run the trimmed
+    ring dry again and again.  Forced here with a floor of zero (the trim then cuts to
+    nothing): each underflow keeps a block more, so they stop after a few, and the audio
+    plays on (not a restart every few blocks, as without the back-off: 34 in 10 s)."""
+    from seplive.stream import devices
+    from seplive.stream.audio_io import DeviceSink, DeviceSource
+
+    with PulseServer(RATE):
+        src = DeviceSource(devices.find_loopback(), channels=2, sample_rate=RATE, blocksize=512)
+        snk = DeviceSink(devices.resolve("app_out", "output"), channels=2, sample_rate=RATE, blocksize=512,
+                         floor_frames=0)
+        restarts, t0 = [], time.monotonic()
+        try:
+            while time.monotonic() - t0 < 10.0:
+                snk.write(src.read(512))
+                restarts.append((time.monotonic() - t0, snk.underflow_restarts))
+        finally:
+            src.close()
+            snk.close()
+    assert snk.trimmed_frames > 0  # the trim went below what this device needs ...
+    late = [n for t, n in restarts if t >= 5.0]
+    assert late[-1] == late[0], restarts[-1]  # ... and no underflow in the last 5 s
+    assert snk.underflow_restarts <= 6, snk.underflow_restarts
+
+
 def test_loopback_to_the_default_output_routes_and_restores(tmp_path):
     """The desktop case: `--input loopback` playing to the default sink.  Applications are
     moved onto a capture sink while seplive runs, seplive plays to the real sink, and

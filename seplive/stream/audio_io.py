@@ -149,6 +149,7 @@ class DeviceSink:
         # once settled, the lowest fill is trimmed down to this: two blocks of reserve (the
         # model's deadline keeps them) and one block of compute time at the worst moment
         self.floor = int(floor_frames if floor_frames is not None else 3 * blocksize)
+        self.blocksize = blocksize
         self.tolerance = max(blocksize // 2, 128)
         self.fade = 128  # frames faded out and in around a cut (2.7 ms at 48 kHz: no click)
 
@@ -161,6 +162,7 @@ class DeviceSink:
         self.clipped = 0
         self._fill_avg = float(self.target)
         self._baseline: float | None = None
+        self._ceiling = float(self.target)  # the most the baseline backs off to after underflows
         # the fill is watched from `_watch_from` frames in (the device's start-up pulls are
         # over) until `_settle_at`: its mean becomes the baseline, its low the trim's reading
         self._watch_from = self.device_rate // 4
@@ -213,6 +215,12 @@ class DeviceSink:
             self._action = self._stream.play_ringbuffer(self._ring)
             self._resync = True
             self._fade_in = True  # the audio resumes after silence: no step into it
+            if self._baseline is not None:
+                # this device needs more than the settled fill gave it (gulps larger than
+                # the first second showed, or the loop stalled): keep a block more from now
+                # on, up to where it settled before any trim, so a cut never repeats an underflow
+                self._baseline = min(self._baseline + self.blocksize, self._ceiling)
+                self._fill_avg = self._baseline
         if self._resampler is not None:
             block = self._resampler.process(block)
         if self._resync and self._baseline is not None and len(block):
@@ -264,7 +272,9 @@ class DeviceSink:
             return
         excess = self._watch_low - self.floor
         trim = excess if excess > self.tolerance else 0
-        self._baseline = self._watch_sum / self._watch_count - trim
+        settled = self._watch_sum / self._watch_count
+        self._baseline = settled - trim
+        self._ceiling = max(self._ceiling, settled)
         self._fill_avg = self._baseline
         self._drop = trim
 
