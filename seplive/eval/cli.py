@@ -5,6 +5,7 @@ Examples::
     seplive eval --checkpoint runs/smoke/model.pt --json eval.json
     seplive eval --model tuss --model-opt tuss.checkpoint=model.pth --tasks speech_sfx --n 8
     seplive eval --model center --stems ~/musdb-like-folder --max-seconds 30
+    seplive eval --checkpoint model.pt --baselines mixture,oracle-irm --tasks speech_music --n 16
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ REAL_TASKS = ("real_speech_music", "real_speech_sfx")
 #: centred, the comping parts panned; seplive.data MixtureSampler.studio_mix)
 STUDIO_TASKS = ("studio_music4", "studio_karaoke")
 BASELINES = ("mixture", "center", "hpss")
+#: oracle masks (seplive.eval.oracle): the ceiling of a mask that knows the true sources; on request
+ORACLE_BASELINES = ("oracle-irm", "oracle-psm", "oracle-irm-offline")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -31,7 +34,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     s.add_argument("--model", action="append", default=[], metavar="NAME", help="a hosted plugin (repeatable; see 'seplive models')")
     s.add_argument("--model-opt", action="append", default=[], metavar="NAME.KEY=VALUE", help="option for plugin NAME (repeatable)")
     s.add_argument("--checkpoint", action="append", default=[], metavar="CKPT", help="a checkpoint from 'seplive train' (repeatable)")
-    s.add_argument("--baselines", default=",".join(BASELINES), help="comma list of mixture, center, hpss, or 'none' (default: all)")
+    s.add_argument("--baselines", default=",".join(BASELINES),
+                   help="comma list of mixture, center, hpss, the oracle masks oracle-irm, oracle-psm (in the native model's "
+                        "low-latency STFT) and oracle-irm-offline (a symmetric 1024-sample STFT), or 'none' "
+                        "(default: mixture,center,hpss)")
     d = p.add_argument_group("data")
     d.add_argument("--tasks", help=f"held-out tasks, comma list of {', '.join(TASKS + STUDIO_TASKS + REAL_TASKS)} (default: all, the real "
                    "ones where alsa-utils' or pyo's recordings are installed; none with --stems)")
@@ -62,6 +68,7 @@ def _literal(value: str) -> Any:
 
 def _systems(args: argparse.Namespace) -> list[Any]:
     from ..models import registry
+    from .oracle import oracle
     from .plugin import plugin_for_checkpoint
     from .runner import System
 
@@ -75,11 +82,12 @@ def _systems(args: argparse.Namespace) -> list[Any]:
     systems = []
     base = [] if args.baselines.strip().lower() == "none" else [b.strip() for b in args.baselines.split(",") if b.strip()]
     for b in base:
-        if b not in BASELINES:
-            raise ValueError(f"--baselines: unknown '{b}'; choose from {', '.join(BASELINES)} or none")
+        if b not in BASELINES + ORACLE_BASELINES:
+            raise ValueError(f"--baselines: unknown '{b}'; choose from {', '.join(BASELINES + ORACLE_BASELINES)} or none")
     if "mixture" in base:
         systems.append(System("mixture"))
-    names = [b for b in base if b != "mixture"] + [m for m in args.model if m not in base]
+    systems += [System(b, oracle=oracle(b)) for b in base if b in ORACLE_BASELINES]
+    names = [b for b in base if b in BASELINES and b != "mixture"] + [m for m in args.model if m not in base]
     for name in names:
         o = dict(opts.get(name, {}))
         if args.device != "cpu" and name not in ("center", "hpss"):

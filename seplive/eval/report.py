@@ -46,7 +46,7 @@ def markdown(report: dict[str, Any]) -> str:
                         silent_notes.append(f"{name} {mode} {p}: {s['silent']} silent reference(s) skipped")
                 mean = f"{_fmt(sum(means_a) / len(means_a))} / {_fmt(sum(means_b) / len(means_b))}" if means_a else "—"
                 run = runs.get(name, {}).get(mode, {})
-                rtf = f"{run['rtf']:.3f}" if "rtf" in run and not mix_row else "—"
+                rtf = f"{run['rtf']:.3f}" if "rtf" in run and not mix_row and mode != "oracle" else "—"
                 lat = f"{run['latency_ms']:.0f}" if "latency_ms" in run and mode == "engine" else "—"
                 label = "mixture (SI-SDR / SDR)" if mix_row else name
                 lines.append(f"| {label} | {mode} | " + " | ".join(cells) + f" | {mean} | {rtf} | {lat} |")

@@ -1,8 +1,9 @@
 """Scoring systems on example sets, offline and through the live engine.
 
 A *system* is the unprocessed mixture (the reference point), a hosted plugin
-(``center``, ``hpss``, ``tuss`` ...) or a trained checkpoint.  Each is run twice on every
-example:
+(``center``, ``hpss``, ``tuss`` ...), a trained checkpoint, or an oracle mask
+(:mod:`.oracle`: the ceiling of a mask that knows the true sources, scored once per example
+in mode ``oracle``).  A plugin or checkpoint is run twice on every example:
 
 - ``offline``: the whole example at once.  A windowed plugin gets one window holding the
   whole file (no context, no lookahead: the model's best case); a stateful plugin (the DSP
@@ -29,6 +30,7 @@ import numpy as np
 
 from ..models.base import Separator
 from .metrics import best_assignment, score_stem
+from .oracle import OracleMask
 
 __all__ = ["System", "EngineSettings", "evaluate", "run_offline", "run_engine"]
 
@@ -67,6 +69,8 @@ class System:
 
     name: str
     plugin: Separator | None = None
+    #: an oracle mask instead of a plugin (it reads the true sources)
+    oracle: OracleMask | None = None
     _defaults: tuple[int, int] = field(default=(0, 0), init=False)
 
     def __post_init__(self) -> None:
@@ -78,7 +82,7 @@ class System:
             self.plugin.context_samples, self.plugin.lookahead_samples = self._defaults
 
     def knows(self, prompt: str) -> bool:
-        return self.plugin is None or prompt in self.plugin.prompts
+        return self.plugin is None or self.oracle is not None or prompt in self.plugin.prompts
 
 
 # ---------------------------------------------------------------------------------------
@@ -229,12 +233,15 @@ def evaluate(
                     continue
                 asked = [prompts[j] for j in slots]
                 cached = None
-                for mode in modes:
-                    if system.plugin is None and mode != "offline":
+                for mode in ("oracle",) if system.oracle is not None else modes:
+                    if system.plugin is None and system.oracle is None and mode != "offline":
                         continue
                     t0 = time.perf_counter()
                     info: dict[str, Any] = {}
-                    if system.plugin is None:
+                    if system.oracle is not None:
+                        est = system.oracle.separate(mix, targets[slots])
+                        use = list(range(len(asked)))
+                    elif system.plugin is None:
                         est = np.broadcast_to(mix, (len(asked), *mix.shape))
                         use = list(range(len(asked)))
                     elif mode == "offline" and system.plugin.windowed:
