@@ -82,7 +82,8 @@ def test_padding_slots_are_zero_and_repeats_differ():
 @pytest.mark.parametrize("traced", [False, True], ids=["eager", "traced"])
 @pytest.mark.parametrize(("preset", "synthesis_window"), [("tiny", 256), ("small", 256), ("tiny", 384), ("tiny", 512)])
 def test_streaming_equals_the_full_causal_forward_across_prompt_switches(preset, synthesis_window, traced):
-    """Hops of 1-3 STFT frames, prompt sets changing (joins, leaves, repeats): every hop's
+    """Hops of 1-3 STFT frames, prompt sets changing (joins, leaves, repeats, the same
+    prompts in another order): every hop's
     output equals the same samples of the full-sequence causal forward of its prompts
     (longer synthesis windows: joining prompts rebuild tails from more kept frames).  The
     same through the traced kernels, which were traced at another batch size (1), frame
@@ -92,8 +93,9 @@ def test_streaming_equals_the_full_causal_forward_across_prompt_switches(preset,
     kernels = net.traced_kernels() if traced else None
     assert (kernels is not None) == traced
     hop = net.cfg.hop
-    plan = [(2, (0, 3)), (1, (0, 3)), (3, (0, 3)), (2, (3, 5, 5)), (2, (3, 5, 5)), (1, (7,)), (2, (0, 7)),
-            (3, (5, 1)), (2, ()), (2, (5, 1)), (1, (6,)), (2, (2, 4, 6))]  # fmt: skip
+    plan = [(2, (0, 3)), (1, (0, 3)), (3, (0, 3)), (2, (3, 5, 5)), (2, (3, 5, 5)), (2, (5, 3)), (1, (3,)),
+            (1, (5, 3, 5)), (1, (7,)), (2, (0, 7)), (3, (5, 1)), (2, ()), (2, (5, 1)), (1, (6,)),
+            (2, (2, 4, 6))]  # fmt: skip
     total = sum(k for k, _ in plan) * hop
     x = 0.2 * torch.randn(2, 2, total)
     refs = {}

@@ -53,7 +53,8 @@ StreamState = dict[str, Any]
 class Kernels(NamedTuple):
     """The per-hop work of :meth:`NativeNet.step` as TorchScript traces with the weights
     frozen in (see :meth:`NativeNet.traced_kernels`): ``trunk(spec, gru)`` -> ``(h, gru)``
-    with the layers' GRU states stacked, ``head(h, spec, q, gain, bias)`` -> masked spectra."""
+    with the layers' GRU states stacked, ``head(h, spec, q, gain, bias)`` -> the masked
+    spectra synthesised and overlap-added from zero (:meth:`NativeNet.head_chunks`)."""
 
     trunk: Any
     head: Any
@@ -75,7 +76,7 @@ class _HeadKernel(nn.Module):
         self.net = net
 
     def forward(self, h: Tensor, spec: Tensor, q: Tensor, gain: Tensor, bias: Tensor) -> Tensor:
-        return self.net.masked(h, spec, (q, gain, bias))
+        return self.net.head_chunks(h, spec, (q, gain, bias))
 
 
 def repeat_index(ids: Tensor) -> Tensor:
@@ -269,6 +270,11 @@ class NativeNet(nn.Module):
         mask, _ = self.head(h, cond)
         return mask * spec[:, None]
 
+    def head_chunks(self, h: Tensor, spec: Tensor, cond: tuple[Tensor, Tensor, Tensor]) -> Tensor:
+        """The heads' output over ``k`` frames as synthesis chunks overlap-added from zero,
+        ``(B, P, C, k + pieces - 1, hop)``: what :meth:`step` adds the kept tails to."""
+        return self.stft.overlap_add(self.stft.pieces_of(self.masked(h, spec, cond)))
+
     def _check_input(self, mix: Tensor) -> None:
         if mix.ndim != 3 or mix.shape[1] != self.cfg.channels:
             raise ValueError(f"native: mix must be (batch, {self.cfg.channels}, samples), got {tuple(mix.shape)}")
@@ -314,7 +320,9 @@ class NativeNet(nn.Module):
             "gru": None,
             "hist_h": torch.zeros(batch, j, c.n_bands, c.dim, device=device),
             "hist_spec": torch.zeros(batch, c.channels, j, c.n_bins, dtype=torch.complex64, device=device),
-            "tails": {},  # (prompt id, repeat) -> (B, C, (pieces - 1) hop) overlap-add tail
+            # overlap-add tails of the last call's prompts: (their (id, repeat) keys,
+            # (B, P, C, pieces - 1, hop), the frame they continue at)
+            "tails": ((), None, -1),
             "frame": 0,  # frames processed so far
         }
 
@@ -347,31 +355,29 @@ class NativeNet(nn.Module):
             if gru is None:  # a fresh stream: zero GRU states, as the eager trunk's None
                 gru = x.new_zeros(len(self.layers), 1, b * c.n_bands, c.dim)
             h, state["gru"] = kernels.trunk(spec, gru if isinstance(gru, Tensor) else torch.stack(gru))
-        masked = self.masked if kernels is None else (lambda hh, ss, cc: kernels.head(hh, ss, *cc))
+        chunks_of = self.head_chunks if kernels is None else (lambda hh, ss, cc: kernels.head(hh, ss, *cc))
         keys, cond = self._step_conditions(tuple(prompt_ids), b, state)
-        tails = state["tails"]
         frame0 = state["frame"]
-        fresh = [key not in tails or tails[key][1] != frame0 for key in keys]
+        # the overlap-add tails of the last call's prompts: (their keys, (B, P, C, j, hop), frame)
+        old_keys, old_tails, old_frame = state["tails"]
         if not keys:  # no prompt this hop: the caches still advance, so the stream stays whole
             chunks = x.new_zeros(b, 0, ch, k + j, c.hop)
-        elif any(fresh):
-            # re-run the heads over the kept frames too and overlap-add from zero
+        elif old_frame != frame0 or any(key not in old_keys for key in keys):
+            # a prompt without a tail: re-run the heads over the kept frames too, from zero
             hh = torch.cat([state["hist_h"], h], dim=1)
             ss = torch.cat([state["hist_spec"], spec], dim=2)
-            chunks = self.stft.overlap_add(self.stft.pieces_of(masked(hh, ss, cond)))
-            chunks = chunks[..., j:, :]  # (B, P, C, k + pieces - 1, hop)
+            chunks = chunks_of(hh, ss, cond)[..., j:, :]  # (B, P, C, k + pieces - 1, hop)
         else:
-            chunks = self.stft.overlap_add(self.stft.pieces_of(masked(h, spec, cond)))
-            tail = torch.stack([tails[key][0] for key in keys], dim=1)  # (B, P, C, j, hop)
-            chunks[..., :j, :] += tail
+            chunks = chunks_of(h, spec, cond)
+            if keys != old_keys:  # the same prompts or fewer, in another order
+                old_tails = old_tails[:, [old_keys.index(key) for key in keys]]
+            chunks[..., :j, :] += old_tails
         out = chunks[..., :k, :].reshape(b, len(keys), ch, n)
-        new_tail = chunks[..., k:, :]
         state["frame"] = frame0 + k
-        new_tails = {key: (new_tail[:, i], frame0 + k) for i, key in enumerate(keys)}
-        # tails of prompts not in this call go stale; drop them
-        state["tails"] = new_tails
-        state["hist_h"] = torch.cat([state["hist_h"], h], dim=1)[:, -j:] if j else state["hist_h"]
-        state["hist_spec"] = torch.cat([state["hist_spec"], spec], dim=2)[:, :, -j:] if j else state["hist_spec"]
+        state["tails"] = (keys, chunks[..., k:, :], frame0 + k)  # prompts not in this call drop theirs
+        if j:  # the last j frames of trunk output and spectrum, for a prompt that joins
+            state["hist_h"] = h[:, k - j :] if k >= j else torch.cat([state["hist_h"], h], dim=1)[:, -j:]
+            state["hist_spec"] = spec[:, :, k - j :] if k >= j else torch.cat([state["hist_spec"], spec], dim=2)[:, :, -j:]
         return out, state
 
     def _step_conditions(self, prompt_ids: tuple[int, ...], batch: int, state: StreamState):
@@ -386,7 +392,7 @@ class NativeNet(nn.Module):
             if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= len(self.prompts)):
                 raise ValueError(f"native: prompt id out of range (vocabulary of {len(self.prompts)})")
             reps = repeat_index(ids)
-            keys = list(zip(ids.tolist(), reps.tolist(), strict=True))
+            keys = tuple(zip(ids.tolist(), reps.tolist(), strict=True))
             emb = self.head.embed(ids, reps)[None].expand(batch, -1, -1)
             hit = cache[(prompt_ids, batch)] = (keys, self.head.conditions(emb))
         return hit
