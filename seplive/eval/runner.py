@@ -24,13 +24,15 @@ import math
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..models.base import Separator
 from .metrics import best_assignment, score_stem
-from .oracle import OracleMask
+
+if TYPE_CHECKING:
+    from .oracle import OracleMask
 
 __all__ = ["System", "EngineSettings", "evaluate", "run_offline", "run_engine"]
 
@@ -82,7 +84,7 @@ class System:
             self.plugin.context_samples, self.plugin.lookahead_samples = self._defaults
 
     def knows(self, prompt: str) -> bool:
-        return self.plugin is None or self.oracle is not None or prompt in self.plugin.prompts
+        return self.plugin is None or prompt in self.plugin.prompts  # the mixture and oracles: every prompt
 
 
 # ---------------------------------------------------------------------------------------
