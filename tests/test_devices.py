@@ -464,7 +464,9 @@ def test_a_trim_too_deep_for_the_device_backs_off_instead_of_repeating_underflow
             snk.close()
     assert snk.trimmed_frames > 0  # the trim went below what this device needs ...
     late = [n for t, n in restarts if t >= 5.0]
-    assert late[-1] == late[0], restarts[-1]  # ... and no underflow in the last 5 s
+    # ... and the underflows die out: at most one in the last 5 s (a first one can come late,
+    # when the device gulps more than it did so far; without the back-off about 17 come there)
+    assert late[-1] - late[0] <= 1, restarts[-1]
     assert snk.underflow_restarts <= 6, snk.underflow_restarts
 
 
