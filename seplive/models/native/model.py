@@ -66,8 +66,7 @@ class _TrunkKernel(nn.Module):
         self.net = net
 
     def forward(self, spec: Tensor, gru: Tensor) -> tuple[Tensor, Tensor]:
-        h, states = self.net.trunk(spec, gru)
-        return h, torch.stack(states)
+        return self.net.trunk(spec, gru)
 
 
 class _HeadKernel(nn.Module):
@@ -254,14 +253,15 @@ class NativeNet(nn.Module):
         b, c, f, n, _ = feats.shape
         return feats.permute(0, 2, 3, 1, 4).reshape(b, f, n, 2 * c)
 
-    def trunk(self, spec: Tensor, states: list[Tensor] | None = None) -> tuple[Tensor, list[Tensor]]:
-        """Spectra ``(B, C, F, bins)`` -> features ``(B, F, K, D)`` and the GRU states."""
+    def trunk(self, spec: Tensor, states: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Spectra ``(B, C, F, bins)`` and the layers' GRU states stacked, ``(layers, 1,
+        B K, D)`` (``None``: zeros) -> features ``(B, F, K, D)`` and the new states, stacked."""
         h = self.encoder(self.features(spec))
         new = []
         for i, layer in enumerate(self.layers):
             h, s = layer(h, None if states is None else states[i])
             new.append(s)
-        return self.norm(h), new
+        return self.norm(h), torch.stack(new)
 
     def masked(self, h: Tensor, spec: Tensor, cond: tuple[Tensor, Tensor, Tensor]) -> Tensor:
         """Masked spectra ``(B, P, C, F, bins)``; ``cond`` from ``head.conditions``."""
@@ -347,14 +347,11 @@ class NativeNet(nn.Module):
             raise ValueError(f"native: step needs (batch, {c.channels}, k * {c.hop}) samples, got {tuple(x.shape)}")
         k, j = n // c.hop, self.tail_frames
         spec, state["cache"] = self.stft.analyse_step(x, state["cache"])
-        if kernels is None or self.unit_mask:
+        if self.unit_mask:
             kernels = None
-            h, state["gru"] = self.trunk(spec, state["gru"])
-        else:
-            gru = state["gru"]
-            if gru is None:  # a fresh stream: zero GRU states, as the eager trunk's None
-                gru = x.new_zeros(len(self.layers), 1, b * c.n_bands, c.dim)
-            h, state["gru"] = kernels.trunk(spec, gru if isinstance(gru, Tensor) else torch.stack(gru))
+        if state["gru"] is None:  # a fresh stream: zero GRU states (the traces take no None)
+            state["gru"] = x.new_zeros(len(self.layers), 1, b * c.n_bands, c.dim)
+        h, state["gru"] = (self.trunk if kernels is None else kernels.trunk)(spec, state["gru"])
         chunks_of = self.head_chunks if kernels is None else (lambda hh, ss, cc: kernels.head(hh, ss, *cc))
         keys, cond = self._step_conditions(tuple(prompt_ids), b, state)
         frame0 = state["frame"]
