@@ -145,8 +145,17 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     o.add_argument("-q", "--quiet", action="store_true", help="no live status view; print nothing but errors")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (issue #24): the flag and what is wrong, and where help is."""
+
+    def error(self, message: str):  # type: ignore[override]
+        prog = self.prog.removeprefix("seplive").strip()
+        hint = f"'seplive {prog} --help'" if prog else "'seplive --help'"
+        self.exit(2, f"seplive: error: {' '.join(message.split())} (see {hint})\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="seplive",
         description="Live, prompt-driven source separation: separate and remix audio as it plays.",
         epilog="'seplive ARGS' is 'seplive run ARGS' ('seplive run --help' lists every option). Examples:\n"
@@ -229,12 +238,10 @@ def _cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
-def _host_port(text: str) -> tuple[str, int]:
-    host, _, port = text.rpartition(":")
-    try:
-        return host or "127.0.0.1", int(port)
-    except ValueError:
-        raise CliError(f"expected [HOST:]PORT, got {text!r}") from None
+def _host_port(text: str, where: str = "--osc") -> tuple[str, int]:
+    from .validate import port
+
+    return port(text, where, allow_zero=where == "--osc")
 
 
 def _build_controls(args: argparse.Namespace, on_preset=None) -> list:
@@ -242,7 +249,7 @@ def _build_controls(args: argparse.Namespace, on_preset=None) -> list:
     if not args.osc and not args.midi:
         return []
     osc_at = _host_port(args.osc) if args.osc else None
-    feedback = tuple(_host_port(s) for s in args.osc_feedback)
+    feedback = tuple(_host_port(s, "--osc-feedback") for s in args.osc_feedback)
     controls: list = []
     try:
         if osc_at:
@@ -288,16 +295,22 @@ def _flag_settings(args: argparse.Namespace) -> dict[str, object]:
             k, v = _key_value(item, "--model-opt")
             options[k] = _literal(v)
         given["model_options"] = options
-    return given
+    from .validate import check_flags  # the same checks as presets and SEPLIVE_* (issue #24)
+
+    return check_flags(given)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from .models.base import SeparatorError
     from .presets import PresetSwitcher, layer
     from .session import Session, SessionConfig, is_file_spec
+    from .validate import check_model_options, check_run_flags, check_selection
 
+    for k, v in check_run_flags(vars(args)).items():
+        setattr(args, k, v)
     layers = layer(_flag_settings(args), preset=getattr(args, "preset", None))
     s = layers.merged
+    check_selection(list(s.get("prompts") or []), list(s.get("mute") or []))
     if not s.get("input"):
         raise CliError("no input: give --input FILE or a device (default, mic, loopback...), e.g. seplive -i loopback -p vocals")
     for k in _LAYERED_FLAGS:  # the merged settings are what the rest of the run reads
@@ -305,7 +318,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     args.gain, args.fx = s["gain"], s["fx"]
     args.osc_feedback = getattr(args, "osc_feedback", [])
     args.midi_backend = getattr(args, "midi_backend", None)
-    options: dict[str, object] = dict(s["model_options"])
+    options: dict[str, object] = check_model_options(args.model, dict(s["model_options"]))
     if args.checkpoint:
         options["checkpoint"] = args.checkpoint
     query = getattr(args, "query", None)
@@ -437,6 +450,11 @@ def _run_with_views(session, args: argparse.Namespace, quiet: bool) -> dict:
             v.stop()
 
 
+def _printable(text: str) -> str:
+    """Control characters (ANSI escapes, newlines) shown escaped, never sent to the terminal."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
+
+
 def _cmd_presets(args: argparse.Namespace) -> int:
     from .control.mapping import PRESET_DIR, shipped_mappings
     from .presets import list_presets, search_dirs
@@ -455,7 +473,7 @@ def _cmd_presets(args: argparse.Namespace) -> int:
     for r in rows:
         tag = f" [{r.where}]" if r.where != "shipped" else ""
         hidden = f" (hidden by the {r.shadowed_by} one)" if r.shadowed_by else ""
-        print(f"  {r.name:<15} {r.description}{tag}{hidden}")
+        print(f"  {_printable(r.name):<15} {_printable(r.description)}{tag}{hidden}")
     print("\ncontroller profiles (seplive --midi NAME ...):")
     for c in controllers:
         print(f"  {c}")

@@ -18,7 +18,6 @@ import math
 import os
 import site
 import sys
-import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -137,7 +136,7 @@ def _gain_table(v: Any, where: str) -> dict[str, float]:
         v = pairs
     if not isinstance(v, dict):
         raise PresetError(f"{where}: expected a table of stem = dB, got {v!r}")
-    db = _number(-math.inf, 24.0)
+    db = _number(-120.0, 24.0)
     return {_prompt(k, f"{where}.{k}"): db(x, f"{where}.{k}") for k, x in v.items()}
 
 
@@ -148,6 +147,12 @@ def _options_table(v: Any, where: str) -> dict[str, Any]:
         if not isinstance(x, str | int | float | bool):
             raise PresetError(f"{where}.{k}: options are plain values (text, number, true/false), got {x!r}")
     return dict(v)
+
+
+def _osc_spec(v: Any, where: str) -> str:
+    from .validate import osc_spec
+
+    return osc_spec(v, where)
 
 
 def _fx_table(v: Any, where: str) -> dict[str, Any]:
@@ -183,23 +188,25 @@ KEYS: dict[str, Key] = {
     "prompts": Key(_prompt_list, "stems to isolate"),
     "mute": Key(_prompt_list, "stems to remove"),
     "gain": Key(_gain_table, "stem gains in dB", merge=True),
-    "master_db": Key(_number(-math.inf, 24.0), "output gain in dB"),
+    "master_db": Key(_number(-120.0, 24.0), "output gain in dB"),
     "wet": Key(_number(0.0, 1.0), "0 = dry input, 1 = the separated mix"),
     "fx": Key(_fx_table, "per-stem effects", merge=True),
-    "hop": Key(_number(1, 1 << 20, integer=True), "model hop, samples"),
-    "hop_ms": Key(_number(0.1, 10000.0), "model hop, ms"),
-    "context": Key(_number(0, 1 << 24, integer=True), "model context, samples"),
-    "context_ms": Key(_number(0.0, 600000.0), "model context, ms"),
-    "lookahead": Key(_number(0, 1 << 20, integer=True), "lookahead, samples"),
-    "lookahead_ms": Key(_number(0.0, 10000.0), "lookahead, ms"),
+    # ranges that reflect what works (issue #24): a hop of at most 2 s at 48 kHz (memory per
+    # hop grows with it), a budget of at most 8 hops (the buffers grow with it, nothing gained)
+    "hop": Key(_number(16, 96000, integer=True), "model hop, samples"),
+    "hop_ms": Key(_number(0.5, 2000.0), "model hop, ms"),
+    "context": Key(_number(0, 1 << 22, integer=True), "model context, samples"),
+    "context_ms": Key(_number(0.0, 60000.0), "model context, ms"),
+    "lookahead": Key(_number(0, 96000, integer=True), "lookahead, samples"),
+    "lookahead_ms": Key(_number(0.0, 2000.0), "lookahead, ms"),
     "crossfade_ms": Key(_number(0.0, 1000.0), "crossfade, ms"),
-    "compute_budget": Key(_number(0.05, 64.0), "model time per hop, in hops"),
+    "compute_budget": Key(_number(0.05, 8.0), "model time per hop, in hops"),
     "resample_quality": Key(_choice("QQ", "LQ", "MQ", "HQ", "VHQ"), "soxr quality"),
     "rate": Key(_number(8000, 384000, integer=True), "device sample rate"),
     "channels": Key(_number(1, 64, integer=True), "input channels"),
     "device_block": Key(_number(16, 65536, integer=True), "device block, frames"),
     "device_latency": Key(_latency, "PortAudio latency: high, low or seconds"),
-    "osc": Key(_str, "OSC [HOST:]PORT"),
+    "osc": Key(lambda v, where: _osc_spec(v, where), "OSC [HOST:]PORT"),
     "midi": Key(_str, "MIDI map"),
     "midi_port": Key(_str, "MIDI input name substring"),
     "log_json": Key(_str, "JSON status lines file ('-' = stderr)"),
@@ -314,13 +321,9 @@ def find_preset(name: str) -> Path:
 
 # -- reading ---------------------------------------------------------------------------------
 def _read_toml(path: Path) -> dict[str, Any]:
-    try:
-        with open(path, "rb") as f:
-            return tomllib.load(f)
-    except tomllib.TOMLDecodeError as exc:
-        raise PresetError(f"{path}: not valid TOML: {exc}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PresetError(f"{path}: cannot read: {exc}") from None
+    from .validate import read_toml  # size and nesting caps (issue #24)
+
+    return read_toml(path)
 
 
 def check_settings(raw: Mapping[str, Any], source: str, allowed: tuple[str, ...] | None = None) -> dict[str, Any]:

@@ -112,14 +112,20 @@ class Session:
             raise
 
     def _setup(self, config: SessionConfig) -> None:
+        from .validate import check_config
+
         cfg = config
+        check_config(cfg)  # the same checks as flags, presets, SEPLIVE_* (issue #24)
         self._device_in = None
         self._device_outs: list = []
         outputs = [o for o in [cfg.output, *cfg.outputs] if o]
         self.live = not is_file_spec(cfg.input)
         if self.live:
             self._resolve_devices(cfg, outputs)
-        self.plugin = cfg.plugin or registry.create(cfg.model, **cfg.model_options)
+        try:
+            self.plugin = cfg.plugin or registry.create(cfg.model, **cfg.model_options)
+        except TypeError as exc:  # an option the plugin does not take
+            raise SeparatorError(f"model '{cfg.model}': {exc}") from None
         prompts = [canonical(p) for p in cfg.prompts]
         mute = [canonical(p) for p in cfg.mute]
         gains = {canonical(k): v for k, v in cfg.gains_db.items()}

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import math
 import sys
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -173,14 +172,12 @@ def load_mapping(path: str | Path) -> Mapping:
 def _load(path: Path, depth: int) -> Mapping:
     if depth > 8:
         raise MappingError(f"{path}: extends: too many levels (a loop?)")
+    from ..validate import read_toml  # size and nesting caps (issue #24)
+
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise MappingError(f"{path}: cannot read it: {exc}") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise MappingError(f"{path}: not valid TOML: {exc}") from None
+        data = read_toml(path)
+    except ValueError as exc:
+        raise MappingError(str(exc)) from None
     base = None
     if "extends" in data:
         ext = data["extends"]

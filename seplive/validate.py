@@ -1,0 +1,341 @@
+"""One validation layer for every source of a setting (issue #24).
+
+Flags, ``SEPLIVE_*`` variables, presets, the user config, OSC, MIDI maps, model options
+and the Python API all pass the same checks: the checkers of :data:`seplive.presets.KEYS`
+(ranges that reflect what works: a hop of at most two seconds, budgets of a few hops,
+gains in dB up to +24, finite numbers only), the few run flags that are not layered
+settings (:data:`RUN_FLAGS`), model options checked against what the plugin's constructor
+accepts, and TOML files read with a size and a nesting cap.  Every refusal is one line
+(a :class:`seplive.presets.PresetError`, a ``ValueError``) naming the flag or the key.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import tomllib
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from .presets import KEYS, PresetError
+
+#: TOML files (presets, user config, MIDI maps) larger than this are refused unread
+MAX_TOML_BYTES = 256 * 1024
+#: tables and arrays nested deeper than this are refused (before tomllib recurses)
+MAX_TOML_DEPTH = 16
+
+#: the longest hop, lookahead and block, in samples (two seconds at 48 kHz): memory per hop
+#: grows with it (a 10 s hop took 2.6 GB for a 2 s file), and nothing live needs more
+MAX_HOP_SAMPLES = 96000
+MAX_HOP_MS = 2000.0
+#: the longest run a --duration may ask for (a week); leave --duration out for no limit
+MAX_DURATION_S = 7 * 24 * 3600.0
+
+
+def flag_name(dest: str) -> str:
+    """``hop_ms`` -> ``--hop-ms`` (how errors name a flag)."""
+    return "--" + dest.replace("_", "-")
+
+
+def _number(lo: float, hi: float, integer: bool = False, lo_open: bool = False) -> Callable[[Any, str], float]:
+    def check(v: Any, where: str) -> float:
+        if isinstance(v, str):
+            try:
+                v = float(v.strip())
+            except ValueError:
+                raise PresetError(f"{where}: expected a number, got {v!r}") from None
+        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+            raise PresetError(f"{where}: expected a finite number, got {v!r}")
+        if integer:
+            if float(v) != int(v):
+                raise PresetError(f"{where}: expected a whole number, got {v!r}")
+            v = int(v)
+        if v < lo or v > hi or (lo_open and v == lo):
+            raise PresetError(f"{where}: {v:g} is out of range {'(' if lo_open else '['}{lo:g}, {hi:g}]")
+        return v
+
+    return check
+
+
+def port(text: Any, where: str, allow_zero: bool = True) -> tuple[str, int]:
+    """``[HOST:]PORT`` -> (host, port), the port in 0..65535 (1.. without ``allow_zero``)."""
+    if isinstance(text, int) and not isinstance(text, bool):
+        text = str(text)
+    if not isinstance(text, str) or not text.strip():
+        raise PresetError(f"{where}: expected [HOST:]PORT, got {text!r}")
+    host, _, p = text.strip().rpartition(":")
+    if not p.isdigit():
+        raise PresetError(f"{where}: expected [HOST:]PORT, got {text!r}")
+    n = int(p)
+    if not (0 if allow_zero else 1) <= n <= 65535:
+        raise PresetError(f"{where}: port {n} is out of range [{0 if allow_zero else 1}, 65535]")
+    return host.strip("[]") or "127.0.0.1", n
+
+
+def osc_spec(v: Any, where: str) -> str:
+    """A checker for ``osc`` settings: ``[HOST:]PORT`` with a port in range."""
+    port(v, where)
+    return str(v).strip()
+
+
+#: run flags that are not layered settings: argparse dest -> checker
+RUN_FLAGS: dict[str, Callable[[Any, str], Any]] = {
+    "duration": _number(0.0, MAX_DURATION_S, lo_open=True),
+    "block": _number(16, MAX_HOP_SAMPLES, integer=True),
+}
+
+
+def check_flags(given: Mapping[str, Any]) -> dict[str, Any]:
+    """Check the layered settings the command line gave, each by its flag's name."""
+    out = dict(given)
+    for key, value in given.items():
+        if key in KEYS and value not in (None, []) and key not in ("gain", "fx", "model_options"):
+            out[key] = KEYS[key].check(value, flag_name(key))
+    return out
+
+
+def check_run_flags(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Check the run flags that are not layered settings (``--duration``, ``--block``,
+    ``--osc-feedback``)."""
+    out = dict(values)
+    for key, check in RUN_FLAGS.items():
+        if values.get(key) is not None:
+            out[key] = check(values[key], flag_name(key))
+    for text in values.get("osc_feedback") or []:
+        port(text, "--osc-feedback", allow_zero=False)
+    return out
+
+
+def check_selection(prompts: list[str], mute: list[str]) -> None:
+    """A stem both played and muted would be silent: refuse it in one line."""
+    both = [p for p in prompts if p in mute]
+    if both:
+        raise PresetError(
+            f"{', '.join(both)}: both in prompts (--prompts) and in mute (--mute); that stem would be silent"
+            " (give it in one of them)"
+        )
+
+
+# -- model options ---------------------------------------------------------------------------------
+#: options the command line itself passes (--checkpoint, --device, --query)
+_PASSED_BY_SEPLIVE = ("checkpoint", "device", "query")
+#: ranges for the built-in DSP plugins' options (a bad one would fail every hop until bypass)
+OPTION_RANGES: dict[str, dict[str, Callable[[Any, str], Any]]] = {
+    "identity": {
+        "sample_rate": _number(8000, 384000, integer=True),
+        "context_samples": _number(0, 1 << 22, integer=True),
+        "lookahead_samples": _number(0, MAX_HOP_SAMPLES, integer=True),
+        "channels": _number(1, 64, integer=True),
+    },
+    "center": {
+        "smoothing_ms": _number(0.0, 10000.0),
+        "c_low": _number(0.0, 1.0),
+        "c_high": _number(0.0, 1.0),
+        "low_cut_hz": _number(0.0, 192000.0),
+        "high_cut_hz": _number(0.0, 192000.0),
+    },
+    "hpss": {
+        "time_frames": _number(3, 255, integer=True),
+        "freq_bins": _number(3, 255, integer=True),
+        "power": _number(0.1, 8.0),
+        "lookahead_frames": _number(0, 254, integer=True),
+    },
+}
+#: any other number an option takes stays within this (finite, and no huge allocations)
+_ANY_NUMBER = _number(-1e6, 1e6)
+
+
+def _accepts(annotation: Any, default: Any) -> set[str]:
+    """The plain kinds (int, float, bool, str) a constructor parameter takes."""
+    kinds: set[str] = set()
+    text = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", str(annotation))
+    if annotation is inspect.Parameter.empty:
+        text = ""
+    for part in (p.strip() for p in text.replace("Optional[", "").replace("]", "").split("|")):
+        if part in ("int", "float", "bool", "str"):
+            kinds.add(part)
+        elif part in ("Path", "os.PathLike"):
+            kinds.add("str")
+    if not kinds and default is not inspect.Parameter.empty and default is not None:
+        kinds.add(type(default).__name__)
+    return kinds & {"int", "float", "bool", "str"}
+
+
+def model_options(name: str) -> dict[str, set[str]] | None:
+    """Option -> the kinds it takes, for plugin ``name``; None when the plugin forwards
+    options it does not name (then only the values are checked)."""
+    from .models import registry
+
+    factory = registry._resolve(name)
+    try:
+        sig = inspect.signature(factory)
+    except (TypeError, ValueError):
+        return None
+    known: dict[str, set[str]] = {}
+    forwards = False
+    for pname, param in sig.parameters.items():
+        if param.kind is param.VAR_KEYWORD:
+            forwards = pname != "_"  # ``**_`` swallows and ignores; anything else forwards
+            continue
+        if param.kind is param.VAR_POSITIONAL:
+            continue
+        kinds = _accepts(param.annotation, param.default)
+        if kinds:  # a parameter that takes objects (a model, a config object) is not an option
+            known[pname] = kinds
+    return None if forwards else known
+
+
+def check_model_options(name: str, options: Mapping[str, Any], where: str = "--model-opt") -> dict[str, Any]:
+    """Check plugin options against what plugin ``name`` takes: an unknown option, a value of
+    the wrong kind or out of range is one line listing what it accepts."""
+    out: dict[str, Any] = {}
+    try:
+        known = model_options(name)
+    except Exception:  # an unknown or unavailable model: Session says so in its own words
+        return dict(options)
+    ranges = OPTION_RANGES.get(name, {})
+    for key, value in options.items():
+        at = f"{where} {key}"
+        if known is not None and key not in known and key not in _PASSED_BY_SEPLIVE:
+            listed = ", ".join(sorted(k for k in known if k not in _PASSED_BY_SEPLIVE)) or "none"
+            raise PresetError(f"{at}: model '{name}' has no option {key!r} (its options: {listed})")
+        kinds = (known or {}).get(key, set())
+        if isinstance(value, float | int) and not isinstance(value, bool) and not math.isfinite(value):
+            raise PresetError(f"{at}: expected a finite number, got {value!r}")
+        if kinds:
+            if "bool" in kinds and isinstance(value, bool):
+                pass
+            elif "int" in kinds and isinstance(value, int) and not isinstance(value, bool):
+                pass
+            elif "float" in kinds and isinstance(value, int | float) and not isinstance(value, bool):
+                value = float(value) if "int" not in kinds else value
+            elif "str" in kinds and isinstance(value, str | int | float) and not isinstance(value, bool):
+                value = str(value)
+            else:
+                want = " or ".join({"int": "a whole number", "float": "a number", "bool": "true/false",
+                                    "str": "text"}[k] for k in sorted(kinds))
+                raise PresetError(f"{at}: expected {want}, got {value!r}")
+        if key in ranges:
+            value = ranges[key](value, at)
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            _ANY_NUMBER(value, at)
+        if isinstance(value, str) and len(value) > 4096:
+            raise PresetError(f"{at}: {len(value)} characters is too long")
+        out[key] = value
+    return out
+
+
+# -- TOML files ------------------------------------------------------------------------------------------
+def _nesting(text: str) -> int:
+    """The deepest ``[``/``{`` nesting outside strings and comments (a cheap upper bound)."""
+    depth = best = 0
+    quote = ""
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if quote:
+            if c == "\\" and quote == '"':
+                i += 2
+                continue
+            if text.startswith(quote, i):
+                i += len(quote)
+                quote = ""
+                continue
+        elif c in "\"'":
+            quote = c * 3 if text.startswith(c * 3, i) else c
+            i += len(quote)
+            continue
+        elif c == "#":
+            j = text.find("\n", i)
+            i = n if j < 0 else j
+            continue
+        elif c in "[{":
+            depth += 1
+            best = max(best, depth)
+        elif c in "]}":
+            depth = max(0, depth - 1)
+        elif c == "\n":
+            # a table header's brackets close on its line; unbalanced text is tomllib's to refuse
+            pass
+        i += 1
+    return best
+
+
+def _depth(value: Any, limit: int) -> int:
+    stack = [(value, 1)]
+    best = 0
+    while stack:
+        v, d = stack.pop()
+        best = max(best, d)
+        if best > limit:
+            return best
+        if isinstance(v, dict):
+            stack.extend((x, d + 1) for x in v.values())
+        elif isinstance(v, list):
+            stack.extend((x, d + 1) for x in v)
+    return best
+
+
+def loads_toml(text: str, where: str, max_depth: int = MAX_TOML_DEPTH) -> dict[str, Any]:
+    """Parse TOML text with a nesting cap; ``ValueError`` (``PresetError``) names ``where``."""
+    if _nesting(text) > max_depth + 2:
+        raise PresetError(f"{where}: nested more than {max_depth} levels deep")
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise PresetError(f"{where}: not valid TOML: {exc}") from None
+    except RecursionError:
+        raise PresetError(f"{where}: nested more than {max_depth} levels deep") from None
+    if _depth(data, max_depth + 1) > max_depth + 1:
+        raise PresetError(f"{where}: nested more than {max_depth} levels deep")
+    return data
+
+
+def read_toml(path: str | Path, max_bytes: int = MAX_TOML_BYTES, max_depth: int = MAX_TOML_DEPTH) -> dict[str, Any]:
+    """Read a TOML file of plain values with a size and a nesting cap (one-line errors)."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise PresetError(f"{path}: {size} bytes is too large for a settings file (at most {max_bytes})")
+        with open(path, "rb") as f:
+            raw = f.read(max_bytes + 1)
+        if len(raw) > max_bytes:
+            raise PresetError(f"{path}: too large for a settings file (at most {max_bytes} bytes)")
+        text = raw.decode("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PresetError(f"{path}: cannot read: {exc}") from None
+    return loads_toml(text, str(path), max_depth)
+
+
+
+#: SessionConfig field -> (the flag that sets it, its checker's key in KEYS or RUN_FLAGS)
+_CONFIG_FIELDS = {
+    "master_db": "master_db", "wet": "wet", "hop_samples": "hop", "hop_ms": "hop_ms",
+    "context_samples": "context", "context_ms": "context_ms", "lookahead_samples": "lookahead",
+    "lookahead_ms": "lookahead_ms", "crossfade_ms": "crossfade_ms", "compute_budget_hops": "compute_budget",
+    "rate": "rate", "channels": "channels", "device_block": "device_block", "duration_s": "duration",
+    "block_samples": "block",
+}
+
+
+def check_config(cfg: Any) -> None:
+    """The same checks for a :class:`seplive.session.SessionConfig` built by any caller (the
+    Python API, tests): nothing reaches the engine unchecked.  Values are replaced by their
+    checked form (whole numbers as int)."""
+    for attr, key in _CONFIG_FIELDS.items():
+        value = getattr(cfg, attr, None)
+        if value is None:
+            continue
+        check = KEYS[key].check if key in KEYS else RUN_FLAGS[key]
+        setattr(cfg, attr, check(value, flag_name(key)))
+    db = KEYS["gain"].check
+    if cfg.gains_db:
+        for stem, value in cfg.gains_db.items():
+            db({stem: value}, "--gain")
+    from .models.prompts import canonical
+
+    check_selection([canonical(str(p)) for p in cfg.prompts], [canonical(str(p)) for p in cfg.mute])
+    if cfg.plugin is None and cfg.model_options:
+        cfg.model_options = check_model_options(cfg.model, cfg.model_options)
