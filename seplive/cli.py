@@ -6,7 +6,9 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
+import threading
 
 from . import __version__
 
@@ -389,6 +391,43 @@ def _cmd_run(args: argparse.Namespace) -> int:
         for c in controls:
             c.close()
         raise
+    try:
+        report = _start_and_run(session, switcher, layers, cfg, args, quiet)
+    except BaseException:  # stopped before the run loop took over: put the routing back
+        if session._route is not None:
+            session._route.close()
+        for c in controls:
+            c.close()
+        raise
+    if not quiet:
+        _say(
+            f"seplive: {report['stop_reason']}: {report['audio_s']:.2f} s of audio in {report['wall_s']:.2f} s;"
+            f" compute p50 {report['compute_ms_p50']:.2f} ms p99 {report['compute_ms_p99']:.2f} ms per"
+            f" {report['hop_ms']:.1f} ms hop (rtf {report['rtf']:.3f}); deadline misses {report['deadline_misses']},"
+            f" xruns {report['xruns']}"
+            + (f"; devices lost {report['device_losses']}, back {report['device_reconnects']}"
+               if report.get("device_losses") else ""),
+        )
+    return 0
+
+
+def _say(text: str) -> None:
+    """A line to stderr that never fails the run (after SIGHUP the terminal may be gone)."""
+    try:
+        print(text, file=sys.stderr)
+    except (OSError, ValueError):
+        pass
+
+
+class _Stopped(KeyboardInterrupt):
+    """SIGTERM or SIGHUP before the run loop handles them (setup): unwinds like Ctrl-C."""
+
+
+def _stop_during_setup(signum, _frame):
+    raise _Stopped(signum)
+
+
+def _start_and_run(session, switcher, layers, cfg, args, quiet: bool) -> dict:
     switcher.bind(session)
     eng = session.engine
     if not quiet:
@@ -402,18 +441,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if session.stem_layout and not quiet:
         layout = ", ".join(f"{k}: {'+'.join(map(str, v))}" for k, v in session.stem_layout.items())
         print(f"seplive: stems out to {cfg.stems_out}: channels {layout}", file=sys.stderr)
-    report = _run_with_views(session, args, quiet)
-    if not quiet:
-        print(
-            f"seplive: {report['stop_reason']}: {report['audio_s']:.2f} s of audio in {report['wall_s']:.2f} s;"
-            f" compute p50 {report['compute_ms_p50']:.2f} ms p99 {report['compute_ms_p99']:.2f} ms per"
-            f" {report['hop_ms']:.1f} ms hop (rtf {report['rtf']:.3f}); deadline misses {report['deadline_misses']},"
-            f" xruns {report['xruns']}"
-            + (f"; devices lost {report['device_losses']}, back {report['device_reconnects']}"
-               if report.get("device_losses") else ""),
-            file=sys.stderr,
-        )
-    return 0
+    return _run_with_views(session, args, quiet)
 
 
 def _models_with_prompts(cfg) -> str:
@@ -521,6 +549,21 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.ERROR if getattr(args, "quiet", False) else logging.WARNING,
         format="seplive: %(message)s",
     )
+    old_handlers = {}
+    if args.command == "run" and threading.current_thread() is threading.main_thread():
+        # SIGTERM/SIGHUP during setup unwind like Ctrl-C (a capture sink made is removed);
+        # Session.run takes them over for the run itself
+        for name in ("SIGTERM", "SIGHUP"):
+            if hasattr(signal, name):
+                old_handlers[name] = signal.signal(getattr(signal, name), _stop_during_setup)
+    try:
+        return _main(args)
+    finally:
+        for name, old in old_handlers.items():
+            signal.signal(getattr(signal, name), old)
+
+
+def _main(args: argparse.Namespace) -> int:
     from .models.base import SeparatorError
     from .stream.devices import DeviceError
     from .stream.files import AudioFileError
@@ -560,8 +603,8 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"seplive: error: audio device: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        return 130
+    except KeyboardInterrupt as exc:
+        return 128 + int(exc.args[0]) if isinstance(exc, _Stopped) and exc.args else 130
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import json
 import logging
 import math
 import signal
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -87,6 +88,12 @@ class SessionConfig:
     #: live controls (OSC, MIDI...): objects with start(session) and stop(); started
     #: before the first block, stopped after the last, whatever ends the run
     controls: list[Any] = field(default_factory=list)
+
+
+#: the signals that stop a run cleanly, and the stop reason each gives
+STOP_SIGNALS = {signal.SIGINT: "interrupted (SIGINT)", signal.SIGTERM: "terminated (SIGTERM)"}
+if hasattr(signal, "SIGHUP"):
+    STOP_SIGNALS[signal.SIGHUP] = "hung up (SIGHUP)"
 
 
 def is_file_spec(spec: str) -> bool:
@@ -290,9 +297,12 @@ class Session:
         block = eng.block
         rate = self.source.sample_rate
         limit = math.inf if cfg.duration_s is None else int(cfg.duration_s * rate)
-        old_handler = None
+        # every way of stopping runs the same shutdown below (issue #24): SIGINT, SIGTERM and
+        # SIGHUP (the terminal closed) only ask the loop to stop; routing, files, the report follow
+        old_handlers = {}
         if threading.current_thread() is threading.main_thread():
-            old_handler = signal.signal(signal.SIGINT, lambda *_: self.stop("interrupted (SIGINT)"))
+            for sig, why in STOP_SIGNALS.items():
+                old_handlers[sig] = signal.signal(sig, lambda *_, why=why: self.stop(why))
         skip = eng.latency_samples if cfg.align else 0
         tail = eng.latency_samples if cfg.align else 0
         ok = False
@@ -349,30 +359,50 @@ class Session:
                     self._poll_xruns()
                 self.stalls.block_out(t_in)
             ok = True
+        except BaseException as exc:  # a fatal error: the same shutdown, and the report says why
+            if not isinstance(exc, KeyboardInterrupt | SystemExit):
+                self.stop_reason = self.stop_reason or f"error: {type(exc).__name__}: {exc}"
+            raise
         finally:
             self.wall_s = time.perf_counter() - t0
-            self.stalls.stop()
-            if self._watcher is not None:
-                self._watcher.stop()
-            for control in reversed(started):
-                try:
-                    control.stop()
-                except Exception as exc:  # a control failing to stop must not lose the output
-                    log.warning("stopping %s failed: %s", type(control).__name__, exc)
-            eng.close()
-            self.source.close()
-            for sink in self.sinks + self.stem_sinks:
-                sink.close(ok=ok)
-            if self.live:
-                self._poll_xruns(final=True)
-            if self._route is not None:
-                self._route.close()
-            if old_handler is not None:
-                signal.signal(signal.SIGINT, old_handler)
-        report = self.report()
-        if cfg.report:
-            Path(cfg.report).write_text(json.dumps(report, indent=2) + "\n")
-        return report
+            self._shutdown(started, ok, old_handlers)
+        return self.report_written
+
+    def _shutdown(self, started: list, ok: bool, old_handlers: dict) -> None:
+        """The one shutdown every stop runs (end of input, a signal, a fatal error): each step
+        runs even if one before it failed; the routing is put back last but surely."""
+        eng = self.engine
+
+        def step(what: str, fn, *args) -> None:
+            try:
+                fn(*args)
+            except Exception as exc:  # one failing step must not skip the others
+                log.warning("shutdown: %s failed: %s", what, exc)
+
+        step("collector", self.stalls.stop)
+        if self._watcher is not None:
+            step("device watcher", self._watcher.stop)
+        for control in reversed(started):
+            step(f"stopping {type(control).__name__}", control.stop)
+        step("engine", eng.close)
+        step("input", self.source.close)
+        for sink in self.sinks + self.stem_sinks:
+            step(f"closing {getattr(sink, 'path', sink)}", sink.close, ok)
+        if self.live:
+            step("xrun counts", self._poll_xruns, True)
+        if self._route is not None:
+            step("restoring the routing", self._route.close)
+        for sig, old in old_handlers.items():
+            signal.signal(sig, old)
+        self.report_written = {}
+        try:
+            self.report_written = self.report()
+            if self.config.report:
+                Path(self.config.report).write_text(json.dumps(self.report_written, indent=2) + "\n")
+        except Exception as exc:
+            if ok:
+                raise
+            log.warning("shutdown: the report could not be written: %s", exc)
 
     def _deadline(self, block: int) -> float | None:
         """Live: the model may take until the output would run dry (keeping two blocks in
@@ -437,6 +467,11 @@ class Session:
     def _resolve_devices(self, cfg: SessionConfig, outputs: list[str]) -> None:
         from .stream import devices
 
+        if sys.platform.startswith("linux") and devices.pulse_info() is not None:
+            # a capture sink left by a killed seplive: repaired before anything is resolved
+            # against it (refused when its seplive still runs and this one would route too)
+            routing = cfg.route and not cfg.allow_feedback and cfg.input.strip().lower() == "loopback"
+            devices.repair_stale_route(refuse_if_alive=routing)
         try:
             self._device_in = devices.resolve(cfg.input, "input")
             self._device_out_choices = [devices.resolve(o, "output") for o in outputs if not is_file_spec(o)]

@@ -256,6 +256,88 @@ def restore_env(old: dict[str, str | None]) -> None:
             os.environ[k] = v
 
 
+def pulse_sink_details(name: str) -> dict[str, object] | None:
+    """``pactl list sinks`` for sink ``name``: its owner module and properties (None: no such sink)."""
+    text = _pactl("list", "sinks")
+    if not text:
+        return None
+    for block in text.split("\nSink #"):
+        lines = block.splitlines()
+        if not any(ln.strip() == f"Name: {name}" for ln in lines):
+            continue
+        out: dict[str, object] = {"module": None, "properties": {}}
+        props: dict[str, str] = {}
+        in_props = False
+        for ln in lines:
+            st = ln.strip()
+            if st.startswith("Owner Module:"):
+                out["module"] = st.split(":", 1)[1].strip()
+            if st == "Properties:":
+                in_props = True
+                continue
+            if in_props:
+                if ln.startswith("\t\t") and " = " in st:
+                    k, _, v = st.partition(" = ")
+                    props[k.strip()] = v.strip().strip('"')
+                elif not ln.startswith("\t\t"):
+                    in_props = False
+        out["properties"] = props
+        return out
+    return None
+
+
+def _seplive_alive(pid: int) -> bool:
+    if pid <= 0 or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return b"seplive" in f.read()
+    except OSError:
+        return True  # no /proc to ask: assume it is
+
+
+def repair_stale_route(refuse_if_alive: bool = True) -> str | None:
+    """Undo a ``seplive_capture`` route left by a seplive that is gone: move its applications
+    back, restore the default sink, remove the sink.  Returns what was done (None: nothing
+    to repair); if the seplive that made it still runs, raises :class:`DeviceError`
+    (``refuse_if_alive``) or leaves it alone."""
+    sink = PulseRoute.SINK
+    details = pulse_sink_details(sink)
+    if details is None:
+        return None
+    props = details["properties"]
+    assert isinstance(props, dict)
+    pid = int(props.get("seplive.pid", "0")) if str(props.get("seplive.pid", "0")).isdigit() else 0
+    if _seplive_alive(pid):
+        if not refuse_if_alive:
+            return None
+        raise DeviceError(f"another seplive (pid {pid}) is routing the system's audio through '{sink}': stop it first,"
+                          " or run this one with --no-route and another --output")
+    sinks = [n for n in pulse_names("sinks") if n != sink]
+    back = props.get("seplive.speakers")
+    if back not in sinks:
+        back = sinks[0] if sinks else None
+    info = pulse_info() or {}
+    if back is not None and info.get("Default Sink") == sink:
+        _pactl("set-default-sink", back)
+    if back is not None:
+        for sink_input in PulseRoute._inputs_on(sink):
+            _pactl("move-sink-input", sink_input, back)
+    if details["module"] and str(details["module"]).isdigit():
+        _pactl("unload-module", str(details["module"]))
+    import logging
+
+    what = f"repaired the routing a stopped seplive left: '{sink}' removed, applications and the default sink back on '{back}'"
+    logging.getLogger("seplive").warning("%s", what)
+    return what
+
+
 class PulseRoute:
     """Put seplive between the applications and the speakers (PulseAudio/PipeWire).
 
@@ -272,17 +354,28 @@ class PulseRoute:
         info = pulse_info()
         if info is None or not info.get("Default Sink"):
             raise DeviceError("no PulseAudio/PipeWire server with a default sink answered")
+        if self.SINK in pulse_names("sinks"):
+            # a capture sink left by a seplive that was killed (SIGKILL, a crash, a power cut):
+            # put the system's audio back first, unless that seplive is still running
+            repair_stale_route()
+            info = pulse_info() or info
         self.speakers = info["Default Sink"]
         if self.speakers == self.SINK:
-            raise DeviceError(f"the default sink is already '{self.SINK}' (another seplive is routing)")
-        # norewinds: a stream moved in with seconds of audio buffered must not be rewound
+            raise DeviceError(f"the default sink is still '{self.SINK}' and could not be repaired: pactl set-default-sink"
+                              " YOUR_SPEAKERS, then pactl unload-module module-null-sink")
+        self.moved: list[str] = []
+        self.closed = False
+        self._load()
+
+    def _load(self) -> None:
+        # norewinds: a stream moved in with seconds of audio buffered must not be rewound;
+        # the properties say who made the sink and where the audio goes back to (repair)
+        props = f'device.description={self.SINK} seplive.pid={os.getpid()} seplive.speakers={self.speakers}'
         text = _pactl("load-module", "module-null-sink", f"sink_name={self.SINK}", "norewinds=1",
-                      f"sink_properties=device.description={self.SINK}")
+                      f"sink_properties='{props}'")
         if text is None or not text.strip().isdigit():
             raise DeviceError("could not create the capture sink (pactl load-module module-null-sink failed)")
         self.module = text.strip()
-        self.moved: list[str] = []
-        self.closed = False
 
     def engage(self) -> None:
         """Send the applications into the capture sink (call when seplive is ready to play:

@@ -1,0 +1,158 @@
+"""Issue #24: every stop runs the same shutdown.  SIGINT, SIGTERM and SIGHUP (the terminal
+closed) finish the files, write the report and restore PulseAudio's routing; a capture
+sink left by a killed run is recognised and repaired by the next one.  Real subprocesses,
+a private PulseAudio (tests/servers.py)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import soundfile as sf
+from servers import PulseServer
+
+RATE = 48000
+
+
+def seplive(*args, **kw):
+    return subprocess.Popen([sys.executable, "-m", "seplive", *map(str, args)], stderr=subprocess.PIPE, text=True, **kw)
+
+
+def pulse_state(ps: PulseServer) -> tuple[str, str, list[str]]:
+    """What the routing leaves behind: server info, the sinks, and which sink each
+    application plays to (by its sink's name)."""
+    sinks = {ln.split("\t")[0]: ln.split("\t")[1] for ln in ps.pactl("list", "short", "sinks").splitlines()}
+    inputs = sorted(sinks.get(ln.split("\t")[1], "?") for ln in ps.pactl("list", "short", "sink-inputs").splitlines())
+    # every line of `pactl info` but the asking client's own index (new per connection)
+    info = "\n".join(ln for ln in ps.pactl("info").splitlines() if not ln.startswith("Client Index:"))
+    return info, "\n".join(sorted(sinks.values())), inputs
+
+
+def default_sink(ps: PulseServer) -> str:
+    return ps.pactl("info").split("Default Sink: ")[1].split()[0]
+
+
+def wait_until(pred, timeout=20.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.fixture
+def pulse_playing(tmp_path):
+    """A private PulseAudio with an application (paplay) playing to the default sink."""
+    with PulseServer(RATE) as ps:
+        t = np.arange(30 * RATE) / RATE
+        tone = (0.1 * np.sin(2 * np.pi * 330 * t)).astype(np.float32)
+        sf.write(tmp_path / "tone.wav", np.stack([tone, tone], 1), RATE, subtype="FLOAT")
+        player = subprocess.Popen(["paplay", str(tmp_path / "tone.wav")])
+        try:
+            assert wait_until(lambda: ps.pactl("list", "short", "sink-inputs").count("\n") >= 3)
+            yield ps
+        finally:
+            player.terminate()
+            player.wait()
+
+
+@pytest.mark.devices
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT], ids=lambda s: s.name)
+def test_a_signal_in_routed_mode_leaves_pulseaudio_as_it_was(pulse_playing, tmp_path, sig):
+    ps = pulse_playing
+    before = pulse_state(ps)
+    rep = tmp_path / "r.json"
+    app = seplive("--input", "loopback", "-m", "identity", "-p", "vocals", "--report", rep, "-q")
+    try:
+        assert wait_until(lambda: default_sink(ps) == "seplive_capture" or app.poll() is not None), "never routed"
+        assert app.poll() is None, app.stderr.read()
+        time.sleep(0.5)
+        app.send_signal(sig)
+        assert app.wait(timeout=30) == 0, app.stderr.read()
+    finally:
+        if app.poll() is None:
+            app.kill()
+    assert pulse_state(ps) == before
+    report = json.loads(rep.read_text())
+    assert report["stop_reason"].endswith(f"({sig.name})") and report["frames_in"] > 0
+
+
+@pytest.mark.devices
+def test_a_killed_run_is_repaired_by_the_next(pulse_playing, tmp_path):
+    ps = pulse_playing
+    before = pulse_state(ps)
+    app = seplive("--input", "loopback", "-m", "identity", "-p", "vocals", "-q")
+    assert wait_until(lambda: default_sink(ps) == "seplive_capture" or app.poll() is not None), "never routed"
+    time.sleep(0.3)
+    app.kill()  # SIGKILL: no shutdown runs; the system is left silent
+    app.wait()
+    assert default_sink(ps) == "seplive_capture"
+    nxt = seplive("--input", "loopback", "-m", "identity", "-p", "vocals", "--duration", "1")
+    assert nxt.wait(timeout=60) == 0
+    err = nxt.stderr.read()
+    assert "repaired the routing a stopped seplive left" in err, err
+    assert pulse_state(ps) == before
+
+
+@pytest.mark.devices
+def test_a_running_seplive_is_not_taken_for_a_stale_one(pulse_playing, tmp_path):
+    ps = pulse_playing
+    first = seplive("--input", "loopback", "-m", "identity", "-p", "vocals", "-q")
+    try:
+        assert wait_until(lambda: default_sink(ps) == "seplive_capture" or first.poll() is not None)
+        second = subprocess.run([sys.executable, "-m", "seplive", "--input", "loopback", "-m", "identity", "-p", "vocals"],
+                                capture_output=True, text=True, timeout=60)
+        lines = second.stderr.strip().splitlines()
+        assert second.returncode == 2 and len(lines) == 1 and f"pid {first.pid}" in lines[0], second.stderr
+        assert first.poll() is None and default_sink(ps) == "seplive_capture"
+    finally:
+        first.send_signal(signal.SIGTERM)
+        first.wait(timeout=30)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=lambda s: s.name)
+def test_a_signal_finishes_the_file_and_the_report(tmp_path, sig):
+    x = np.random.default_rng(3).standard_normal((5 * 16000, 1)).astype(np.float32) * 0.1
+    sf.write(tmp_path / "in.wav", x, 16000, subtype="FLOAT")
+    out, rep = tmp_path / "out.wav", tmp_path / "r.json"
+    p = seplive("-i", tmp_path / "in.wav", "-o", out, "-m", "identity", "-p", "vocals", "--realtime", "--report", rep, "-q")
+    partial = tmp_path / ".out.wav.partial"
+    # the run loop has started once audio reaches the file (a signal during setup exits 128+N)
+    assert wait_until(lambda: partial.exists() and partial.stat().st_size > 20000 or p.poll() is not None)
+    p.send_signal(sig)
+    assert p.wait(timeout=30) == 0, p.stderr.read()
+    report = json.loads(rep.read_text())
+    assert report["stop_reason"] == {signal.SIGTERM: "terminated (SIGTERM)", signal.SIGHUP: "hung up (SIGHUP)"}[sig]
+    y, _ = sf.read(out, dtype="float32", always_2d=True)
+    assert 0 < len(y) == report["frames_out"] < len(x)
+    assert not list(tmp_path.glob(".*partial"))
+
+
+def test_a_fatal_error_runs_the_same_shutdown_and_reports_why(tmp_path):
+    from seplive.session import Session, SessionConfig
+
+    x = np.random.default_rng(4).standard_normal((RATE, 2)).astype(np.float32) * 0.1
+    sf.write(tmp_path / "in.wav", x, RATE, subtype="FLOAT")
+    out, rep = tmp_path / "out.wav", tmp_path / "r.json"
+    session = Session(SessionConfig(input=str(tmp_path / "in.wav"), output=str(out), model="identity",
+                                    prompts=["vocals"], report=str(rep)))
+    read, calls = session.source.read, []
+
+    def failing(n):
+        calls.append(n)
+        if len(calls) > 5:
+            raise RuntimeError("the disk went away")
+        return read(n)
+
+    session.source.read = failing
+    with pytest.raises(RuntimeError):
+        session.run()
+    report = json.loads(rep.read_text())
+    assert report["stop_reason"] == "error: RuntimeError: the disk went away" and report["frames_in"] > 0
+    assert not out.exists() and not list(tmp_path.glob(".*partial"))
