@@ -330,11 +330,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
             args.prompts = ["query"]
     if args.device != "cpu":
         options["device"] = args.device
-    if args.log_json and args.log_json != "-":
-        try:
-            open(args.log_json, "a").close()
-        except OSError as exc:
-            raise CliError(f"--log-json {args.log_json}: {exc.strerror or exc}") from None
     switcher = PresetSwitcher(layers.preset)
     controls = _build_controls(args, on_preset=switcher)
     outputs = [o for o in (args.output or []) if o.lower() != "none"]
@@ -377,6 +372,19 @@ def _cmd_run(args: argparse.Namespace) -> int:
         report=getattr(args, "report", None),
         preset=layers.preset,
     )
+    from .validate import check_destinations
+
+    try:  # every destination before anything opens (Session checks them again, for the API)
+        check_destinations(cfg, live=not is_file_spec(cfg.input), log_json=args.log_json)
+        if args.log_json and args.log_json != "-":
+            try:
+                open(args.log_json, "a").close()
+            except OSError as exc:
+                raise CliError(f"--log-json {args.log_json}: {exc.strerror or exc}") from None
+    except BaseException:
+        for c in controls:
+            c.close()
+        raise
     quiet = getattr(args, "quiet", False)
     try:
         session = Session(cfg)

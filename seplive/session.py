@@ -119,16 +119,23 @@ class Session:
             raise
 
     def _setup(self, config: SessionConfig) -> None:
-        from .validate import check_config
+        from .validate import check_config, check_destinations
 
         cfg = config
         check_config(cfg)  # the same checks as flags, presets, SEPLIVE_* (issue #24)
+        # every destination checked before anything opens: nothing written over the input
+        check_destinations(cfg, live=not is_file_spec(cfg.input))
         self._device_in = None
         self._device_outs: list = []
         outputs = [o for o in [cfg.output, *cfg.outputs] if o]
         self.live = not is_file_spec(cfg.input)
+        self._device_out_choices: list = []
         if self.live:
             self._resolve_devices(cfg, outputs)
+        elif any(not is_file_spec(o) for o in outputs):  # a file played to a device (--realtime)
+            from .stream import devices
+
+            self._device_out_choices = [devices.resolve(o, "output") for o in outputs if not is_file_spec(o)]
         try:
             self.plugin = cfg.plugin or registry.create(cfg.model, **cfg.model_options)
         except TypeError as exc:  # an option the plugin does not take
@@ -417,7 +424,7 @@ class Session:
         if not outs:
             return None
         now = time.monotonic()
-        if getattr(self.source, "backlog", 0) > self.source.max_backlog // 2:
+        if getattr(self.source, "backlog", 0) > getattr(self.source, "max_backlog", 0) // 2 > 0:
             self.stalls.behind_blocks += 1
         # what waits in our ring, less two blocks in reserve (what the device itself holds
         # is not counted: PortAudio's figure for it is only an estimate); a moment at least,
@@ -529,7 +536,7 @@ class Session:
                                                             blocksize=cfg.device_block, latency=cfg.device_latency))
 
     def _open_device_sinks(self, cfg: SessionConfig) -> None:
-        if not self.live:
+        if not self._device_out_choices:
             return
         from .stream.audio_io import DeviceSink
         from .stream.resilient import ResilientSink
@@ -596,7 +603,8 @@ class Session:
         return {
             "seplive_version": __version__,
             "input": str(self.config.input),
-            "output": self.config.output,
+            "output": self.config.output or next((o for o in self.config.outputs if o), None),
+            "outputs": [o for o in [self.config.output, *self.config.outputs] if o],
             "model": self.plugin.name,
             "mix": {
                 "gains_db": dict(self.mix_settings.gain_db),
@@ -621,6 +629,7 @@ class Session:
             "output_devices": [d.choice.description for d in self._device_outs],
             "output_files": [str(k.path) for k in self.sinks if isinstance(k, FileSink)],
             "input_skipped_frames": getattr(self.source, "skipped_frames", 0),
+            "input_truncated": bool(getattr(self.source, "truncated", False)),
             "stems_out": self.config.stems_out,
             "stem_layout": self.stem_layout,
             "output_drift_corrections": sum(d.drift_corrections for d in self._device_outs),

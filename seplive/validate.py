@@ -339,3 +339,77 @@ def check_config(cfg: Any) -> None:
     check_selection([canonical(str(p)) for p in cfg.prompts], [canonical(str(p)) for p in cfg.mute])
     if cfg.plugin is None and cfg.model_options:
         cfg.model_options = check_model_options(cfg.model, cfg.model_options)
+
+
+# -- destinations: resolved and checked before the run starts ---------------------------------------
+def _same(a: Path, b: Path) -> bool:
+    try:
+        if a.exists() and b.exists():
+            return a.samefile(b)
+    except OSError:
+        pass
+    return a.resolve() == b.resolve()
+
+
+def _writable_file(path: Path, where: str) -> None:
+    """``path`` can be written (without creating it now): a file or nothing, in a writable folder."""
+    import os
+
+    if path.is_dir():
+        raise PresetError(f"{where} {path}: is a folder; give a file name")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise PresetError(f"{where} {path}: the folder {parent} does not exist")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise PresetError(f"{where} {path}: not writable")
+    if not path.exists() and not os.access(parent, os.W_OK | os.X_OK):
+        raise PresetError(f"{where} {path}: cannot write in {parent}")
+
+
+def check_destinations(cfg: Any, live: bool, log_json: str | None = None) -> None:
+    """Every output, the stems folder, the report and the JSON log, before anything opens:
+    nothing is written over the input or over another destination of the same run; a file
+    input plays to a device only when paced (--realtime); a name that is neither an audio
+    file nor (with a live input) a device is refused.  One line each, naming the flag."""
+    from .session import is_file_spec
+
+    writable = {"wav", "flac", "ogg", "aiff", "aif", "w64", "caf"}
+    outputs = [o for o in [cfg.output, *cfg.outputs] if o and str(o).strip().lower() != "none"]
+    files: list[tuple[str, Path]] = []
+    for spec in outputs:
+        text = str(spec)
+        p = Path(text).expanduser()
+        if p.is_dir():
+            raise PresetError(f"--output {text}: is a folder; give a file name (e.g. {p / 'out.wav'})")
+        if is_file_spec(text):
+            ext = p.suffix.lower().lstrip(".")
+            if ext not in writable:
+                raise PresetError(f"--output {text}: cannot write '{p.suffix or 'no extension'}' files; use .wav, .flac,"
+                                  " .ogg, .aiff, .w64 or .caf")
+            _writable_file(p, "--output")
+            files.append(("--output", p))
+        elif not live and not cfg.realtime:
+            raise PresetError(f"--output {text}: not an audio file name (.wav, .flac, .ogg...), and a file input plays"
+                              " to a device only with --realtime")
+    if cfg.report:
+        rp = Path(cfg.report).expanduser()
+        _writable_file(rp, "--report")
+        files.append(("--report", rp))
+    if log_json and log_json != "-":
+        files.append(("--log-json", Path(log_json).expanduser()))
+    if cfg.stems_out and is_file_spec(cfg.stems_out) and cfg.stems_out.endswith(("/", "\\")):
+        folder = Path(cfg.stems_out).expanduser()
+        files.append(("--stems-out", folder))
+    if not live:
+        inp = Path(str(cfg.input)).expanduser()
+        for flag, p in files:
+            if flag == "--stems-out":
+                if inp.parent.resolve() == p.resolve() and inp.stem in ("rest", *[str(x) for x in cfg.prompts]):
+                    raise PresetError(f"--stems-out {p}: would write over the input {inp}")
+            elif _same(p, inp):
+                raise PresetError(f"{flag} {p}: is the input; it would be written over")
+    for i, (flag, p) in enumerate(files):
+        for flag2, q in files[i + 1:]:
+            if "--stems-out" not in (flag, flag2) and _same(p, q):
+                what = f"{flag} and {flag2}" if flag != flag2 else f"{flag} twice"
+                raise PresetError(f"{what}: the same file {p}; one would be written over by the other")

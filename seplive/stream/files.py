@@ -7,6 +7,7 @@ partial file that looks complete.
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -15,6 +16,31 @@ import soundfile as sf
 
 #: extensions that name audio files (anything else is taken for a device name)
 AUDIO_EXTENSIONS = ("wav", "wave", "flac", "ogg", "oga", "opus", "mp3", "aiff", "aif", "aifc", "w64", "caf", "au", "snd", "rf64")
+
+
+def _wav_promised_frames(path: Path) -> int | None:
+    """The frames a RIFF/WAVE header's data chunk promises (None: not a WAV, or it cannot say)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(65536)
+    except OSError:
+        return None
+    if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return None
+    i, align = 12, 0
+    while i + 8 <= len(head):
+        cid, size = head[i : i + 4], int.from_bytes(head[i + 4 : i + 8], "little")
+        if cid == b"fmt " and i + 22 <= len(head):
+            align = int.from_bytes(head[i + 20 : i + 22], "little")
+        if cid == b"data":
+            if align <= 0 or size in (0, 0xFFFFFFFF):
+                return None
+            return size // align
+        i += 8 + size + (size & 1)
+    return None
+
+
+log = logging.getLogger("seplive")
 
 
 class AudioFileError(RuntimeError):
@@ -42,6 +68,19 @@ class FileSource:
             self._f.close()
             raise AudioFileError(f"{self.path} has no audio ({self.channels} channels at {self.sample_rate} Hz)")
         self.position = 0
+        #: frames the header promised when the file holds fewer (a cut-off download or copy)
+        self.promised_frames = _wav_promised_frames(self.path)
+        if self.promised_frames is not None and self.promised_frames > self.frames + 1:
+            log.warning(
+                "%s is truncated: its header promises %.2f s, %.2f s is there; processing what is there",
+                self.path, self.promised_frames / self.sample_rate, self.frames / self.sample_rate,
+            )
+        else:
+            self.promised_frames = None
+
+    @property
+    def truncated(self) -> bool:
+        return self.promised_frames is not None
 
     def read(self, frames: int) -> np.ndarray:
         """The next ``frames`` frames (fewer at the end; empty when done)."""
