@@ -53,6 +53,29 @@ while time.perf_counter() - t0 < seconds:
 print(n, size)
 """
 
+#: valid control messages from many source ports (issue #24: per-sender limits alone let
+#: 64 ports through at 64 times the rate); argv: port, seconds, rate, ports
+FLOOD_MANY = r"""
+import socket, sys, time
+port, seconds, rate, ports = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
+from pythonosc.osc_message_builder import OscMessageBuilder
+def osc(a, *args):
+    b = OscMessageBuilder(a)
+    for x in args:
+        b.add_arg(x)
+    return b.build().dgram
+msgs = [osc("/seplive/stem/vocals/gain_db", 0.0), osc("/seplive/wet", 1.0), osc("/seplive/master/gain_db", 0.0)]
+socks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(ports)]
+t0 = time.perf_counter(); n = 0
+while time.perf_counter() - t0 < seconds:
+    for _ in range(64):
+        socks[n % ports].sendto(msgs[n % len(msgs)], ("127.0.0.1", port)); n += 1
+    ahead = n / rate - (time.perf_counter() - t0)
+    if ahead > 0:
+        time.sleep(ahead)
+print(n, n * len(msgs[0]))
+"""
+
 
 def chirp(seconds=0.25, amp=0.4):
     n = int(seconds * RATE)
@@ -87,7 +110,7 @@ def free_udp_port() -> int:
 
 
 def soak(seconds: float, model: str = "center", warmup_s: float = 8.0, flood_rate: float = 0.0,
-         flood_at: tuple[float, float] | None = None, extra: list[str] | None = None) -> dict:
+         flood_at: tuple[float, float] | None = None, extra: list[str] | None = None, flood_ports: int = 0) -> dict:
     """Run seplive live for ``seconds``; returns its report plus what was measured outside."""
     ref = chirp()
     prompts = ["-p", "drums"] if model == "hpss" else ["-p", "vocals"]
@@ -140,8 +163,9 @@ def soak(seconds: float, model: str = "center", warmup_s: float = 8.0, flood_rat
                 if what == "chirp":
                     subprocess.Popen(["paplay", "--device=both", str(tmp / "chirp.wav")])
                 else:
-                    flood_proc = subprocess.Popen([sys.executable, "-c", FLOOD, str(port), str(b - a), str(flood_rate)],
-                                                  stdout=subprocess.PIPE, text=True)
+                    script = [FLOOD_MANY, str(port), str(b - a), str(flood_rate), str(flood_ports)] if flood_ports else [
+                        FLOOD, str(port), str(b - a), str(flood_rate)]
+                    flood_proc = subprocess.Popen([sys.executable, "-c", *script], stdout=subprocess.PIPE, text=True)
             if now >= next_sample:
                 m = rss_mb(app.pid)
                 if m is not None:

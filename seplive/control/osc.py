@@ -21,6 +21,7 @@ import logging
 import math
 import select
 import socket
+import sys
 import threading
 import time
 from typing import Any
@@ -84,6 +85,39 @@ class TokenBucket:
             self.tokens -= 1.0
             return True
         return False
+
+    def ready(self, now: float) -> bool:
+        """Would :meth:`take` succeed now (without spending)?"""
+        return min(self.burst, self.tokens + (now - self.stamp) * self.rate) >= 1.0
+
+    def wait_s(self, now: float) -> float:
+        """Seconds until a token is there."""
+        have = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        return max(0.0, (1.0 - have) / self.rate) if self.rate > 0 else 0.05
+
+    def give_back(self) -> None:
+        self.tokens = min(self.burst, self.tokens + 1.0)
+
+
+def _is_loopback(host: str) -> bool:
+    return host.startswith("127.") or host in ("::1", "localhost") or host.startswith("::ffff:127.")
+
+
+def _own_addresses(host: str, port: int) -> set[str]:
+    """Addresses a datagram from this socket may carry as its source."""
+    out = {host}
+    if host in ("0.0.0.0", "::", ""):
+        out |= {"0.0.0.0", "::"}
+        try:
+            for info in socket.getaddrinfo(socket.gethostname(), None):
+                out.add(str(info[4][0]))
+        except (OSError, UnicodeError):
+            pass
+    return out
+
+
+def _looks_like_path(name: str) -> bool:
+    return any(c in name for c in "/\\~") or name.startswith(".") or name.lower().endswith(".toml") or ":" in name
 
 
 #: OSC type tags python-osc decodes (others would make it log a line per argument)
@@ -180,7 +214,12 @@ class OscControl:
     ``host``: address to bind (127.0.0.1: this machine only; ``0.0.0.0`` for a tablet
     on the network).  The socket is bound here, so a port in use fails at once.
     ``on_preset(action, name)`` handles ``/seplive/preset/*``; without it those get an
-    error reply.  ``rate_per_s``/``burst``: each sender's token bucket (datagrams);
+    error reply (presets load by name from the preset folders; a path only from this
+    machine, at most ``presets_per_s`` a second).  ``rate_per_s``/``burst``: each
+    sender's token bucket (datagrams); ``total_per_s``: all senders together (default
+    half of ``rate_per_s``); ``read_per_s``: datagrams read at all (default 4 x ``rate_per_s``):
+    beyond it the socket is not read and the kernel drops the excess, so a flood from many
+    ports costs the audio no more than one at the limit;
     ``max_packet_bytes``: larger datagrams are dropped unparsed;
     ``feedback_hz``: meter and state-change pushes per second;
     ``status_interval_s``: seconds between status pushes; ``max_subscribers``: the
@@ -197,6 +236,9 @@ class OscControl:
         on_preset: PresetCallback | None = None,
         rate_per_s: float = 500.0,
         burst: float = 200.0,
+        total_per_s: float | None = None,
+        read_per_s: float | None = None,
+        presets_per_s: float = 2.0,
         max_packet_bytes: int = 8192,
         max_bundle_messages: int = 64,
         feedback_hz: float = 20.0,
@@ -226,11 +268,20 @@ class OscControl:
         self.max_subscribers = int(max_subscribers)
         #: counters: datagrams, messages handled, ignored, refused, rate_limited, oversized, sent, send_errors
         self.stats = dict.fromkeys(
-            ("datagrams", "handled", "ignored", "refused", "rate_limited", "oversized", "sent", "send_errors"), 0
+            ("datagrams", "handled", "ignored", "refused", "rate_limited", "oversized", "sent", "send_errors",
+             "own_echoes", "clamped"), 0
         )
         self.subscribers: dict[tuple, None] = {}
         self._buckets: dict[tuple, TokenBucket] = {}
-        self._global = TokenBucket(4.0 * self.rate_per_s, 4.0 * self.burst)
+        # all senders together: half of one sender's limit (a flood from 64 ports at 2,000
+        # handled a second cost 44-81 deadline misses in 10 s; one port at 500, its resting 3)
+        total = float(total_per_s) if total_per_s is not None else self.rate_per_s / 2.0
+        self._global = TokenBucket(total, max(self.burst, total / 2.0))
+        reads = float(read_per_s) if read_per_s is not None else 4.0 * self.rate_per_s
+        self._reads = TokenBucket(reads, max(4.0 * self.burst, reads / 4.0))
+        self._presets = TokenBucket(float(presets_per_s), max(1.0, 2.0 * float(presets_per_s)))
+        #: where a datagram from this socket itself would come from (self-feedback guard)
+        self._own: set[tuple] = set()
         self._warn = RateLimitedLog(log, 1.0)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -239,13 +290,25 @@ class OscControl:
         self._last_state: dict[str, tuple] = {}
         self._next_status = 0.0
         self._initial: list[tuple] = []
+        self._own = _own_addresses(self.host, self.port)
+        try:  # the kernel's count of datagrams dropped for a full buffer (Linux: SO_RXQ_OVFL)
+            self._sock.setsockopt(socket.SOL_SOCKET, getattr(socket, "SO_RXQ_OVFL", 40), 1)
+            self._ovfl = True
+        except OSError:
+            self._ovfl = False
+        self._kernel_dropped = 0
         for sub_host, sub_port in subscribers:
             try:
                 sub = socket.getaddrinfo(sub_host, int(sub_port), self._sock.family, socket.SOCK_DGRAM)
             except (OSError, ValueError, UnicodeError) as exc:
                 self._sock.close()
                 raise OSError(f"OSC: cannot send feedback to {sub_host}:{sub_port}: {exc}") from None
-            self._initial.append(tuple(sub[0][4][:2]))
+            where = tuple(sub[0][4][:2])
+            if self._is_own(where):
+                self._sock.close()
+                raise OSError(f"OSC: --osc-feedback {sub_host}:{sub_port} is seplive's own OSC port: its feedback"
+                              " would come back as control messages")
+            self._initial.append(where)
 
     # -- lifecycle -----------------------------------------------------------------------
     def attach(self, session: Any) -> None:
@@ -282,6 +345,16 @@ class OscControl:
         next_tick = time.monotonic()
         while not self._stop.is_set():
             wait = min(max(0.0, next_tick - time.monotonic()), 0.05)
+            now = time.monotonic()
+            if not self._reads.ready(now):  # over the read budget: leave the excess to the kernel
+                time.sleep(min(wait, self._reads.wait_s(now)) if wait > 0 else 0.0005)
+                if time.monotonic() >= next_tick:
+                    next_tick = max(next_tick + self.feedback_s, time.monotonic())
+                    try:
+                        self._tick(time.monotonic())
+                    except Exception as exc:  # feedback trouble must not end control
+                        self._warn("tick", "OSC: feedback failed: %s", exc)
+                continue
             try:
                 readable = select.select([self._sock], [], [], wait)[0]
             except (OSError, ValueError):
@@ -300,10 +373,25 @@ class OscControl:
                     self._warn("tick", "OSC: feedback failed: %s", exc)
 
     def _drain(self, limit: int = 1024) -> None:
-        for _ in range(limit):
+        for i in range(limit):
+            now = time.monotonic()
+            if not self._reads.take(now):
+                return  # the rest waits in (or is dropped by) the kernel
+            if i and i % 16 == 0:
+                time.sleep(0)  # let the audio threads have the GIL between batches
             try:
-                data, sender = self._sock.recvfrom(65536)
+                if self._ovfl:
+                    data, anc, _flags, sender = self._sock.recvmsg(65536, socket.CMSG_SPACE(4))
+                    for level, kind, value in anc:
+                        if level == socket.SOL_SOCKET and len(value) >= 4 and kind == getattr(socket, "SO_RXQ_OVFL", 40):
+                            total = int.from_bytes(value[:4], sys.byteorder)
+                            if total > self._kernel_dropped:
+                                self.stats["rate_limited"] += total - self._kernel_dropped
+                                self._kernel_dropped = total
+                else:
+                    data, sender = self._sock.recvfrom(65536)
             except (BlockingIOError, InterruptedError):
+                self._reads.give_back()
                 return
             except OSError:  # e.g. ICMP "port unreachable" from a subscriber that left
                 continue
@@ -321,6 +409,10 @@ class OscControl:
         self.stats["datagrams"] += 1
         now = time.monotonic()
         key = tuple(sender[:2])
+        if self._is_own(key):  # our own feedback, sent to ourselves: never a control message
+            self.stats["own_echoes"] += 1
+            self._warn("own", "OSC: a datagram from seplive's own port %s ignored (feedback loop?)", key)
+            return
         bucket = self._buckets.get(key)
         if bucket is None:
             if len(self._buckets) >= 256:
@@ -394,9 +486,9 @@ class OscControl:
             target = ctl.resolve(parse_target("fx." + ".".join(p[1:])))
             ctl.set(Target(target.param, stem), _number(args, address))
         elif head == "master" and n == 2 and p[1] in ("gain", "gain_db"):
-            ctl.set(Target("master_" + p[1]), _number(args, address))
+            ctl.set(Target("master_" + p[1]), self._bounded(p[1], _number(args, address)))
         elif head == "wet" and n == 1:
-            ctl.set(Target("wet"), _number(args, address))
+            ctl.set(Target("wet"), self._bounded("wet", _number(args, address)))
         elif head == "bypass" and n == 1:
             flag = _flag(args, address)
             target = Target("bypass")
@@ -409,6 +501,10 @@ class OscControl:
                 name = args[0]
             elif args:
                 raise _Ignored(f"{address} takes no arguments")
+            if name is not None and _looks_like_path(name) and not _is_loopback(sender[0]):
+                raise ControlError("presets load by name from the preset folders; a path only from this machine")
+            if not self._presets.take(time.monotonic()):
+                raise ControlError("too many preset loads: at most a few a second")
             self._preset(p[1], name, sender)
         elif head in ("subscribe", "unsubscribe") and n == 1:
             where = self._where(args, sender, address)
@@ -423,11 +519,23 @@ class OscControl:
         else:
             raise _Ignored("unknown address")
 
+    #: what a gain or wet can be set to; beyond it a value is clamped and counted
+    _RANGES = {"gain_db": (-math.inf, 24.0), "gain": (0.0, 10.0 ** (24.0 / 20.0)), "wet": (0.0, 1.0)}
+
+    def _bounded(self, param: str, v: float) -> float:
+        lo, hi = self._RANGES[param]
+        # NaN, +inf and a negative linear gain are refused by the controller, as before
+        if math.isfinite(v) and (v > hi or (v < lo and param == "wet")):
+            self.stats["clamped"] += 1
+            self._warn("clamp", "OSC: %s %g is out of range, clamped to [%g, %g]", param, v, lo, hi)
+            return min(max(v, lo), hi)
+        return v
+
     def _stem(self, address: str, key: str, param: str, args: list) -> None:
         ctl = self._ctl
         stem = ctl.resolve_stem(key)
         if param in ("gain", "gain_db"):
-            ctl.set(Target(param, stem), _number(args, address))
+            ctl.set(Target(param, stem), self._bounded(param, _number(args, address)))
         elif param in ("mute", "solo"):
             flag = _flag(args, address)
             target = Target(param, stem)
@@ -463,7 +571,14 @@ class OscControl:
             return tuple(info[0][4][:2])
         raise _Ignored(f"{address} takes nothing, a port, or a host and a port; got {_types(args)}")
 
+    def _is_own(self, where: tuple) -> bool:
+        return len(where) >= 2 and int(where[1]) == self.port and (
+            str(where[0]) in self._own or _is_loopback(str(where[0])))
+
     def _subscribe(self, where: tuple) -> None:
+        if self._is_own(where):
+            raise ControlError(f"{where[0]}:{where[1]} is seplive's own OSC port: its feedback would come back as"
+                               " control messages")
         self.subscribers.pop(where, None)
         while len(self.subscribers) >= self.max_subscribers:
             dropped = next(iter(self.subscribers))

@@ -126,10 +126,10 @@ class FileSink:
         self.clipped = 0
 
     def write(self, block: np.ndarray) -> None:
-        if self.subtype not in ("FLOAT", "DOUBLE"):
-            over = np.abs(block) > 1.0
-            if over.any():
-                self.clipped += int(over.sum())
+        over = np.abs(block) > 1.0
+        if over.any():  # over full scale: counted in float files too (a player will clip them)
+            self.clipped += int(over.sum())
+            if self.subtype not in ("FLOAT", "DOUBLE"):
                 block = np.clip(block, -1.0, 1.0)
         self._f.write(block)
         self.frames += len(block)
