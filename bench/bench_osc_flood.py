@@ -7,8 +7,9 @@ Runs ``--pairs`` rounds of two paced live runs on a private PulseAudio (tests/so
 one at rest, one while ``--ports`` UDP sockets send valid control messages (gain, wet,
 master) at ``--rate`` datagrams a second in total to ``--osc`` from the first second to
 the last.  Prints a JSON line per run: deadline misses (and their causes), xruns, what the
-flood sent.  Issue #24: per-sender limits alone let 64 ports through at 64 times the
-rate.  Results in docs/benchmarks/reliability.md.
+flood sent, and seplive's CPU seconds for the whole run (the flood's cost without the
+noise of other processes on the machine).  Issue #24: per-sender limits alone let 64
+ports through at 64 times the rate.  Results in docs/benchmarks/reliability.md.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ def main() -> None:
                 "round": i, "tree": tree, "flood": r["flood"] if flood else None, "model": args.model, "seconds": args.seconds,
                 "deadline_misses": rep["deadline_misses"], "no_time": rep["misses"]["no_time"],
                 "late": rep["misses"]["late"], "hops": rep["hops"], "xruns": rep["xruns"],
-                "compute_ms_p99": round(rep["compute_ms_p99"], 2),
+                "compute_ms_p99": round(rep["compute_ms_p99"], 2), "cpu_s": r["cpu_s"],
             }), flush=True)
 
 

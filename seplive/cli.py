@@ -553,10 +553,49 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
-    logging.basicConfig(
-        level=logging.ERROR if getattr(args, "quiet", False) else logging.WARNING,
-        format="seplive: %(message)s",
-    )
+    quiet_fd = _quiet_c_stderr() if getattr(args, "quiet", False) else None
+    try:
+        logging.basicConfig(
+            level=logging.ERROR if getattr(args, "quiet", False) else logging.WARNING,
+            format="seplive: %(message)s",
+        )
+        return _with_stop_signals(args)
+    finally:
+        if quiet_fd is not None:
+            _restore_c_stderr(quiet_fd)
+
+
+def _quiet_c_stderr() -> tuple[int, object] | None:
+    """--quiet: what C libraries print to file descriptor 2 (ALSA, PortAudio, JACK: dozens of
+    lines when PulseAudio restarts) goes to /dev/null, while Python's own stderr (seplive's
+    one-line errors) keeps the terminal.  Only when sys.stderr is fd 2 itself."""
+    try:
+        if sys.stderr is None or sys.stderr.fileno() != 2:
+            return None
+        sys.stderr.flush()
+        saved = os.dup(2)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+    except (OSError, ValueError, AttributeError):  # no real fd (captured, redirected in-process)
+        return None
+    os.dup2(devnull, 2)
+    os.close(devnull)
+    old = sys.stderr
+    sys.stderr = os.fdopen(os.dup(saved), "w", buffering=1, encoding=old.encoding, errors="backslashreplace")
+    return saved, old
+
+
+def _restore_c_stderr(state: tuple[int, object]) -> None:
+    saved, old = state
+    try:  # flushed, not closed: a logging handler may still hold it
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+    sys.stderr = old
+    os.dup2(saved, 2)
+    os.close(saved)
+
+
+def _with_stop_signals(args: argparse.Namespace) -> int:
     old_handlers = {}
     if args.command == "run" and threading.current_thread() is threading.main_thread():
         # SIGTERM/SIGHUP during setup unwind like Ctrl-C (a capture sink made is removed);

@@ -556,7 +556,7 @@ class Session:
 
         watched = [d for d in [self.source, *self.sinks, *self.stem_sinks] if isinstance(d, _Resilient)]
         if watched:
-            self._watcher = DeviceWatcher(watched)
+            self._watcher = DeviceWatcher(watched, before_check=self._route.ensure if self._route is not None else None)
             self._watcher.start()
 
     def _device_latency_ms(self) -> dict[str, float]:
@@ -630,6 +630,7 @@ class Session:
             "output_files": [str(k.path) for k in self.sinks if isinstance(k, FileSink)],
             "input_skipped_frames": getattr(self.source, "skipped_frames", 0),
             "input_truncated": bool(getattr(self.source, "truncated", False)),
+            "route_recreated": self._route.recreated if self._route is not None else 0,
             "stems_out": self.config.stems_out,
             "stem_layout": self.stem_layout,
             "output_drift_corrections": sum(d.drift_corrections for d in self._device_outs),

@@ -66,6 +66,10 @@ class PulseServer:
         for k, v in env.items():
             self._saved[k] = os.environ.get(k)
             os.environ[k] = v
+        self._start()
+        return self
+
+    def _start(self) -> None:
         subprocess.run(
             ["pulseaudio", "--daemonize=yes", "--system=no", "-n", "-F", str(self.dir / "seplive.pa"),
              "--exit-idle-time=-1", "--disallow-exit=yes", "--use-pid-file=yes",
@@ -77,7 +81,16 @@ class PulseServer:
             if time.monotonic() > deadline:
                 raise RuntimeError("pulseaudio did not start: " + (self.dir / "pulse.log").read_text()[-2000:])
             time.sleep(0.05)
-        return self
+
+    def restart(self, down_s: float = 0.5) -> None:
+        """Kill the daemon and start it again with the same configuration (what a desktop's
+        `pulseaudio -k` does): modules loaded since, like a capture sink, are gone."""
+        subprocess.run(["pulseaudio", "--kill"], capture_output=True, timeout=10)
+        deadline = time.monotonic() + 10
+        while subprocess.run(["pactl", "info"], capture_output=True).returncode == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(down_s)
+        self._start()
 
     def pactl(self, *args: str) -> str:
         return subprocess.run(["pactl", *args], capture_output=True, text=True, check=True, timeout=10).stdout

@@ -101,6 +101,16 @@ def rss_mb(pid: int) -> float | None:
     return None
 
 
+def cpu_s(pid: int) -> float | None:
+    """CPU seconds (user + system) process ``pid`` has used so far."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def free_udp_port() -> int:
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.bind(("127.0.0.1", 0))
@@ -155,6 +165,7 @@ def soak(seconds: float, model: str = "center", warmup_s: float = 8.0, flood_rat
             plan.append(("flood", a))
         plan.sort(key=lambda p: p[1])
         flood_proc = None
+        cpu_seen = None
         next_sample = t0 + 1.0
         while app.poll() is None:
             now = time.monotonic()
@@ -166,6 +177,9 @@ def soak(seconds: float, model: str = "center", warmup_s: float = 8.0, flood_rat
                     script = [FLOOD_MANY, str(port), str(b - a), str(flood_rate), str(flood_ports)] if flood_ports else [
                         FLOOD, str(port), str(b - a), str(flood_rate)]
                     flood_proc = subprocess.Popen([sys.executable, "-c", *script], stdout=subprocess.PIPE, text=True)
+            c = cpu_s(app.pid)  # every 50 ms: the last reading is within 50 ms of its end
+            if c is not None:
+                cpu_seen = c
             if now >= next_sample:
                 m = rss_mb(app.pid)
                 if m is not None:
@@ -198,6 +212,7 @@ def soak(seconds: float, model: str = "center", warmup_s: float = 8.0, flood_rat
         "rss_growth_mb": (after[-1] - after[0]) if len(after) > 1 else None,
         "rss_samples": len(samples),
         "flood": flood_out,
+        "cpu_s": cpu_seen,  # seplive's CPU time, last seen (within ~0.05 s of its end)
         "stderr_tail": err[-600:],
     }
 

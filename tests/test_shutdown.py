@@ -156,3 +156,55 @@ def test_a_fatal_error_runs_the_same_shutdown_and_reports_why(tmp_path):
     report = json.loads(rep.read_text())
     assert report["stop_reason"] == "error: RuntimeError: the disk went away" and report["frames_in"] > 0
     assert not out.exists() and not list(tmp_path.glob(".*partial"))
+
+
+@pytest.mark.devices
+def test_the_route_comes_back_when_its_sink_is_unloaded(pulse_playing, tmp_path):
+    """PulseAudio restarted, or someone unloaded seplive_capture: the applications fall back
+    to the speakers and seplive's input goes silent; the watcher routes them again."""
+    ps = pulse_playing
+    before = pulse_state(ps)
+    rep = tmp_path / "r.json"
+    app = seplive("--input", "loopback", "-m", "identity", "-p", "vocals", "--duration", "8", "--report", rep, "-q")
+    try:
+        assert wait_until(lambda: default_sink(ps) == "seplive_capture" or app.poll() is not None), "never routed"
+        time.sleep(1.0)
+        module = [ln.split("\t")[0] for ln in ps.pactl("list", "short", "modules").splitlines()
+                  if "sink_name=seplive_capture" in ln]
+        assert len(module) == 1
+        ps.pactl("unload-module", module[0])
+        assert default_sink(ps) != "seplive_capture"
+        assert wait_until(lambda: default_sink(ps) == "seplive_capture", timeout=5.0), "not routed again"
+        # paplay is back on the capture sink (seplive itself plays to the speakers)
+        assert wait_until(lambda: "seplive_capture" in pulse_state(ps)[2], timeout=5.0), pulse_state(ps)
+        assert app.wait(timeout=30) == 0, app.stderr.read()
+    finally:
+        if app.poll() is None:
+            app.kill()
+    report = json.loads(rep.read_text())
+    assert report["route_recreated"] == 1
+    assert pulse_state(ps) == before
+
+
+@pytest.mark.devices
+def test_the_route_comes_back_after_pulseaudio_restarts(tmp_path):
+    with PulseServer(RATE) as ps:
+        before = pulse_state(ps)
+        rep = tmp_path / "r.json"
+        app = seplive("--input", "loopback", "-m", "identity", "-p", "vocals", "--duration", "10", "--report", rep,
+                      "-q")
+        try:
+            assert wait_until(lambda: default_sink(ps) == "seplive_capture" or app.poll() is not None), "never routed"
+            time.sleep(1.0)
+            ps.restart()
+            assert wait_until(lambda: default_sink(ps) == "seplive_capture", timeout=8.0), "not routed again"
+            assert app.wait(timeout=60) == 0, app.stderr.read()
+            err = app.stderr.read()
+        finally:
+            if app.poll() is None:
+                app.kill()
+        assert err == "", err  # --quiet: not one ALSA or PortAudio line
+        assert json.loads(rep.read_text())["route_recreated"] == 1
+        # as before, but for the new daemon's cookie
+        strip = lambda st: ("\n".join(ln for ln in st[0].splitlines() if not ln.startswith("Cookie:")), *st[1:])  # noqa: E731
+        assert strip(pulse_state(ps)) == strip(before)

@@ -273,3 +273,41 @@ def test_fuzz_preset_values_one_line_or_bounded_output(tiny, tmp_path, capsys, t
     rc, err = run(capsys, "-i", tiny, "-o", out, "-m", "identity", "-P", preset, "-q",
                   *([] if "prompts" in table or "mute" in table else ["-p", "vocals"]))
     _check_run(rc, err, out, time.monotonic() - t)
+
+
+def test_quiet_keeps_c_libraries_off_the_terminal_but_not_seplive_errors(tmp_path):
+    """ALSA and PortAudio print to file descriptor 2 from C (dozens of lines when PulseAudio
+    restarts); with --quiet they go to /dev/null, seplive's own one-line errors do not."""
+    import subprocess
+    import sys
+
+    code = (
+        "import os, sys\n"
+        "from seplive import cli\n"
+        "state = cli._quiet_c_stderr()\n"
+        "os.write(2, b'ALSA lib pcm.c:8570:(snd_pcm_recover) underrun occurred\\n')\n"
+        "print('seplive: error: the one line', file=sys.stderr)\n"
+        "cli._restore_c_stderr(state)\n"
+        "os.write(2, b'after\\n')\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.splitlines() == ["seplive: error: the one line", "after"], r.stderr
+
+
+def test_a_checkpoint_sidecar_asking_for_a_huge_model_is_refused_before_allocating(tiny, tmp_path, capsys):
+    import json
+    import resource
+    import shutil
+
+    from seplive.models.native.checkpoint import WEIGHTS_DIR
+
+    shutil.copy(WEIGHTS_DIR / "native-small.pt", tmp_path / "big.pt")
+    meta = json.loads((WEIGHTS_DIR / "native-small.json").read_text())
+    meta["config"]["model"]["options"] = {"preset": "small", "dim": 8192, "layers": 48}  # ~180 GB
+    (tmp_path / "big.json").write_text(json.dumps(meta))
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    rc, err = run(capsys, "-i", tiny, "-o", tmp_path / "o.wav", "-m", "native", "--checkpoint", tmp_path / "big.pt",
+                  "-p", "vocals", "-q")
+    one_line_error(rc, err, "holds 2.8 MB")
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before < 500_000  # KB: nothing big allocated

@@ -365,6 +365,7 @@ class PulseRoute:
                               " YOUR_SPEAKERS, then pactl unload-module module-null-sink")
         self.moved: list[str] = []
         self.closed = False
+        self.recreated = 0
         self._load()
 
     def _load(self) -> None:
@@ -376,6 +377,25 @@ class PulseRoute:
         if text is None or not text.strip().isdigit():
             raise DeviceError("could not create the capture sink (pactl load-module module-null-sink failed)")
         self.module = text.strip()
+
+    def ensure(self, names: dict[str, list[str]] | None = None) -> bool:
+        """Re-create the route if the capture sink is gone while PulseAudio answers (it was
+        restarted, or someone unloaded the sink); True when it did.  Called by the device
+        watcher; the input on the sink's monitor then comes back like any returning device."""
+        if self.closed:
+            return False
+        sinks = (names or {}).get("sinks") if names is not None else pulse_names("sinks")
+        if not sinks or self.SINK in sinks or self.speakers not in sinks:
+            return False  # the server is down (nothing listed), the route is there, or nowhere to play
+        self._load()
+        self.moved = []
+        self.engage()
+        self.recreated += 1
+        import logging
+
+        logging.getLogger("seplive").warning(
+            "loopback: the capture sink '%s' was gone (PulseAudio restarted?): routed again", self.SINK)
+        return True
 
     def engage(self) -> None:
         """Send the applications into the capture sink (call when seplive is ready to play:

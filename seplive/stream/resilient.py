@@ -329,9 +329,12 @@ class ResilientSink(_Resilient):
 class DeviceWatcher:
     """A thread that checks every watched device each ``interval`` seconds."""
 
-    def __init__(self, watched: list[_Resilient], interval: float = WATCH_INTERVAL_S) -> None:
+    def __init__(self, watched: list[_Resilient], interval: float = WATCH_INTERVAL_S, before_check=None) -> None:
         self.watched = watched
         self.interval = interval
+        #: called with the PulseAudio names before each round (the routing re-creates its
+        #: capture sink there, so the input it feeds comes back like any returning device)
+        self.before_check = before_check
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="seplive-devices", daemon=True)
 
@@ -345,6 +348,12 @@ class DeviceWatcher:
             names = None
             if pulse:
                 names = {kind: devices.pulse_names(kind) for kind in ("sinks", "sources")}
+            if self.before_check is not None:
+                try:
+                    if self.before_check(names) and pulse:
+                        names = {kind: devices.pulse_names(kind) for kind in ("sinks", "sources")}
+                except Exception as exc:
+                    log.warning("%s", exc)
             for w in self.watched:
                 try:
                     w.check(names)

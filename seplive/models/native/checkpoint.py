@@ -65,6 +65,8 @@ def read_sidecar(path: str | Path) -> dict[str, Any]:
     if not side.is_file():
         raise SeparatorError(f"native: checkpoint {path} has no sidecar {side.name} (it names the config)")
     try:
+        if side.stat().st_size > 1 << 20:
+            raise SeparatorError(f"native: sidecar {side} is over 1 MiB; a sidecar is a small JSON object")
         meta = json.loads(side.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise SeparatorError(f"native: sidecar {side} is not JSON ({exc})") from None
@@ -108,6 +110,22 @@ def _read_tensors(p: Path) -> Mapping[str, torch.Tensor]:
     return obj
 
 
+def _check_size(cfg: NativeConfig, weights: Path) -> None:
+    """Refuse a sidecar whose network the weights file cannot hold, before allocating it
+    (issue #24: a sidecar asking for a 30 GB model was built, then refused)."""
+    try:
+        with torch.device("meta"):  # shapes only, no memory
+            params = NativeNet(cfg).parameter_count()
+    except ConfigError:
+        raise
+    except Exception:  # noqa: S110 - the real build below says what is wrong
+        return
+    size = weights.stat().st_size
+    if params * 2 > size * 1.05 + (1 << 20):  # not even at 16 bits a parameter
+        raise ConfigError(f"asks for a network of {params:,} parameters ({params * 4 / 1e9:.1f} GB as float32),"
+                          f" but {weights.name} holds {size / 1e6:.1f} MB")
+
+
 def load_checkpoint(path: str | Path, device: str = "cpu") -> NativeNet:
     """Build the network the sidecar describes and load ``path`` into it, strictly.
 
@@ -120,7 +138,9 @@ def load_checkpoint(path: str | Path, device: str = "cpu") -> NativeNet:
         raise SeparatorError(f"native: checkpoint not found: {p}")
     meta = read_sidecar(p)
     try:
-        model = NativeNet(config_of(meta))
+        cfg = config_of(meta)
+        _check_size(cfg, p)
+        model = NativeNet(cfg)
     except ConfigError as exc:
         raise SeparatorError(f"native: {sidecar_path(p).name}: {exc}") from None
     tensors = dict(_read_tensors(p))
