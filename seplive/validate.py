@@ -20,8 +20,9 @@ from typing import Any
 
 from .presets import KEYS, PresetError
 
-#: TOML files (presets, user config, MIDI maps) larger than this are refused unread
-MAX_TOML_BYTES = 256 * 1024
+#: TOML files (presets, user config, MIDI maps) larger than this are refused unread: the
+#: largest shipped one is 4 KB, and parsing 64 KiB takes tomllib ~0.1 s of the GIL
+MAX_TOML_BYTES = 64 * 1024
 #: tables and arrays nested deeper than this are refused (before tomllib recurses)
 MAX_TOML_DEPTH = 16
 

@@ -217,7 +217,7 @@ class OscControl:
     error reply (presets load by name from the preset folders; a path only from this
     machine, at most ``presets_per_s`` a second).  ``rate_per_s``/``burst``: each
     sender's token bucket (datagrams); ``total_per_s``: all senders together (default
-    half of ``rate_per_s``); ``read_per_s``: datagrams read at all (default 4 x ``rate_per_s``):
+    half of ``rate_per_s``); ``read_per_s``: datagrams read at all (default 2 x ``rate_per_s``):
     beyond it the socket is not read and the kernel drops the excess, so a flood from many
     ports costs the audio no more than one at the limit;
     ``max_packet_bytes``: larger datagrams are dropped unparsed;
@@ -277,7 +277,7 @@ class OscControl:
         # handled a second cost 44-81 deadline misses in 10 s; one port at 500, its resting 3)
         total = float(total_per_s) if total_per_s is not None else self.rate_per_s / 2.0
         self._global = TokenBucket(total, max(self.burst, total / 2.0))
-        reads = float(read_per_s) if read_per_s is not None else 4.0 * self.rate_per_s
+        reads = float(read_per_s) if read_per_s is not None else 2.0 * self.rate_per_s
         self._reads = TokenBucket(reads, max(4.0 * self.burst, reads / 4.0))
         self._presets = TokenBucket(float(presets_per_s), max(1.0, 2.0 * float(presets_per_s)))
         #: where a datagram from this socket itself would come from (self-feedback guard)
@@ -347,7 +347,8 @@ class OscControl:
             wait = min(max(0.0, next_tick - time.monotonic()), 0.05)
             now = time.monotonic()
             if not self._reads.ready(now):  # over the read budget: leave the excess to the kernel
-                time.sleep(min(wait, self._reads.wait_s(now)) if wait > 0 else 0.0005)
+                # for a while: waking for every token costs more than the datagrams it lets in
+                time.sleep(max(0.0005, min(max(wait, 0.02), max(self._reads.wait_s(now), 0.02))))
                 if time.monotonic() >= next_tick:
                     next_tick = max(next_tick + self.feedback_s, time.monotonic())
                     try:
