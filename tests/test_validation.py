@@ -311,3 +311,44 @@ def test_a_checkpoint_sidecar_asking_for_a_huge_model_is_refused_before_allocati
                   "-p", "vocals", "-q")
     one_line_error(rc, err, "holds 2.8 MB")
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before < 500_000  # KB: nothing big allocated
+
+
+_option_values = st.one_of(st.sampled_from([float("nan"), float("inf"), -1, 0, 1, 2, 3, 13, 1e9, -1e9, 0.5, True, False,
+                                            "abc", "", "13"]), st.integers(-10**6, 10**6),
+                           st.floats(allow_nan=True, allow_infinity=True))
+
+
+@settings(max_examples=120, deadline=None)
+@given(model=st.sampled_from(["identity", "center", "hpss"]),
+       options=st.dictionaries(st.sampled_from(["time_frames", "freq_bins", "power", "lookahead_frames", "smoothing_ms",
+                                                "c_low", "c_high", "low_cut_hz", "high_cut_hz", "context_samples",
+                                                "lookahead_samples", "sample_rate", "channels", "bogus"]),
+                               _option_values, max_size=3))
+def test_fuzz_model_options_one_line_or_a_plugin_that_runs(model, options):
+    """Whatever a --model-opt, a preset's [model_options] or SEPLIVE_MODEL_OPTIONS gives: a
+    one-line refusal, or a plugin that builds and separates a block into finite audio."""
+    from seplive.control.mix import MixSettings
+    from seplive.models import registry
+    from seplive.models.base import SeparatorError
+    from seplive.presets import PresetError
+    from seplive.stream.engine import Engine, EngineConfig, process_array
+    from seplive.validate import check_model_options
+
+    try:
+        checked = check_model_options(model, options)
+        plugin = registry.create(model, **checked)
+    except (PresetError, SeparatorError) as exc:
+        assert "\n" not in str(exc)
+        return
+    x = (np.random.default_rng(0).standard_normal((4096, 2)) * 0.1).astype(np.float32)
+    prompt = {"identity": "vocals", "center": "vocals", "hpss": "drums"}[model]
+    try:
+        eng = Engine(plugin, MixSettings.from_cli([prompt], [], {}), EngineConfig(source_rate=RATE, channels=2))
+        y = process_array(eng, x)
+        eng.close()
+        errors = eng.counters.plugin_errors
+    except SeparatorError as exc:  # refused when it is prepared (e.g. a rate the plugin cannot take)
+        assert "\n" not in str(exc)
+        return
+    assert np.isfinite(y).all() and np.abs(y).max() < 10
+    assert errors == 0, (model, checked, eng.counters.error_kinds)  # accepted means it works, every hop
