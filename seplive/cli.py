@@ -643,12 +643,12 @@ def _main(args: argparse.Namespace) -> int:
             pass
         return 0
     except (CliError, SeparatorError, AudioFileError, DeviceError, ValueError, OSError) as exc:
-        print(f"seplive: error: {exc}", file=sys.stderr)
+        print(f"seplive: error: {_printable(exc)}", file=sys.stderr)  # one line, whatever it quotes
         return 2
     except Exception as exc:  # PortAudio errors: one line, no traceback
         if type(exc).__name__ != "PortAudioError":
             raise
-        print(f"seplive: error: audio device: {exc}", file=sys.stderr)
+        print(f"seplive: error: audio device: {_printable(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:
         return 128 + int(exc.args[0]) if isinstance(exc, _Stopped) and exc.args else 130

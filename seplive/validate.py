@@ -82,7 +82,7 @@ def osc_spec(v: Any, where: str) -> str:
 
 #: run flags that are not layered settings: argparse dest -> checker
 RUN_FLAGS: dict[str, Callable[[Any, str], Any]] = {
-    "duration": _number(0.0, MAX_DURATION_S, lo_open=True),
+    "duration": _number(0.001, MAX_DURATION_S),  # at least a millisecond: shorter is no audio at all
     "block": _number(16, MAX_HOP_SAMPLES, integer=True),
 }
 

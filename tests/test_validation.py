@@ -209,7 +209,7 @@ def _check_run(rc: int, err: str, out: Path, took: float) -> None:
     assert took < 20, f"a run took {took:.1f} s"
     if rc == 0:
         y, _ = sf.read(out, dtype="float32")
-        assert np.isfinite(y).all()
+        assert np.isfinite(y).all() and len(y) > 0
         # +24 dB of stem gain and +24 dB of master on an input below 0.6: bounded
         assert np.abs(y).max() < 0.6 * 10 ** (48 / 20), np.abs(y).max()
         assert len(y) <= RATE  # never more than the input and its latency
@@ -217,6 +217,45 @@ def _check_run(rc: int, err: str, out: Path, took: float) -> None:
         lines = [ln for ln in err.splitlines() if ln.strip()]
         assert rc == 2 and len(lines) == 1 and lines[0].startswith("seplive: error: "), (rc, err)
         assert not out.exists()
+
+
+_texts = st.sampled_from(["", " ", "x", "nan", "high", "low", "-1", "1e9", "\x1b[31m", "a\nb", "../..", "/dev/null",
+                          "vocals", "rest", "drums", "identity", "center", "hpss", "nosuch", "HQ", "9000", "karaoke"])
+_text_flags = st.lists(
+    st.tuples(st.sampled_from(["--model", "--device-latency", "--resample-quality", "--preset", "--mute", "--prompts",
+                               "--fx", "--stems-out", "--query", "--log-json", "--rate", "--channels", "--device-block",
+                               "--limiter", "--align", "--realtime"]), _texts),
+    max_size=3,
+)
+
+
+def _text_value(flag: str, value: str, tmp_path: Path) -> list[str]:
+    if flag in ("--limiter", "--align", "--realtime"):
+        return [flag]
+    if flag == "--fx":
+        return [flag, f"vocals.lowpass={value}"]
+    if flag in ("--stems-out", "--log-json"):
+        return [flag, str(tmp_path / "fz" / value.replace("/", "_"))] if value else [flag, value]
+    if flag == "--query":
+        return [flag, str(tmp_path / ((value.replace("/", "_") or "q") + ".wav"))]
+    return [flag, value]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(flags=_text_flags)
+def test_fuzz_text_flags_one_line_or_bounded_output(tiny, tmp_path, capsys, flags):
+    out = tmp_path / "fz.wav"
+    out.unlink(missing_ok=True)
+    argv = ["-i", tiny, "-o", out, "-m", "identity", "-p", "vocals", "-q"]
+    for flag, value in flags:
+        if flag == "--realtime":
+            continue  # paced: slow, and the same checks
+        if flag == "--model" and value not in ("identity", "center", "hpss", "nosuch", "", "x"):
+            continue  # never load a neural model here
+        argv += _text_value(flag, value, tmp_path)
+    t = time.monotonic()
+    rc, err = run(capsys, *argv)
+    _check_run(rc, err, out, time.monotonic() - t)
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
