@@ -130,7 +130,7 @@ OPTION_RANGES: dict[str, dict[str, Callable[[Any, str], Any]]] = {
         "channels": _number(1, 64, integer=True),
     },
     "center": {
-        "smoothing_ms": _number(0.0, 10000.0),
+        "smoothing_ms": _number(0.1, 10000.0),  # 0 divides by zero every hop (found by the fuzz)
         "c_low": _number(0.0, 1.0),
         "c_high": _number(0.0, 1.0),
         "low_cut_hz": _number(0.0, 192000.0),
@@ -224,7 +224,17 @@ def check_model_options(name: str, options: Mapping[str, Any], where: str = "--m
         if isinstance(value, str) and len(value) > 4096:
             raise PresetError(f"{at}: {len(value)} characters is too long")
         out[key] = value
+    for low, high, default_low, default_high in _ORDERED.get(name, ()):
+        lo, hi = out.get(low, default_low), out.get(high, default_high)
+        if (low in out or high in out) and not lo < hi:
+            raise PresetError(f"{where}: model '{name}' needs {low} < {high}, got {lo:g} and {hi:g}")
     return out
+
+
+#: option pairs that must be ordered (with the plugin's defaults): equal ones divide by zero
+_ORDERED: dict[str, tuple[tuple[str, str, float, float], ...]] = {
+    "center": (("c_low", "c_high", 0.6, 0.92), ("low_cut_hz", "high_cut_hz", 120.0, 16000.0)),
+}
 
 
 # -- TOML files ------------------------------------------------------------------------------------------

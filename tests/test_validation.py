@@ -95,6 +95,8 @@ BAD_FLAGS = [
     (["-m", "center", "--model-opt", "foo=1"], "has no option 'foo'"),
     (["-m", "center", "--model-opt", "c_low=nan"], "c_low"),
     (["-m", "center", "--model-opt", "smoothing_ms=-5"], "smoothing_ms"),
+    (["-m", "center", "--model-opt", "smoothing_ms=0"], "smoothing_ms"),  # divided by zero every hop
+    (["-m", "center", "--model-opt", "c_low=0.95"], "c_low < c_high"),
 ]
 
 
