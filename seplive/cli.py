@@ -98,7 +98,11 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     pre = p.add_argument_group("presets (see 'seplive presets'; flags > SEPLIVE_* > preset > user config > defaults)")
     pre.add_argument("-P", "--preset", metavar="NAME|FILE", help="start from a session preset: karaoke, acapella, dialogue...")
     m = p.add_argument_group("model")
-    m.add_argument("-m", "--model", help="separation plugin (see 'seplive models'; default: native, seplive's own network)")
+    m.add_argument(
+        "-m", "--model", action="append", metavar="NAME|PROMPT=NAME",
+        help="separation plugin (see 'seplive models'; default: native, seplive's own network); PROMPT=NAME serves one"
+        " prompt from another plugin: -m native -m speech=dfn3 (repeatable)",
+    )
     m.add_argument("--checkpoint", help="weights file for models that need one")
     m.add_argument("--device", help="compute device for neural models: cpu, cuda, cuda:1 ... (default cpu)")
     m.add_argument("--model-opt", action="append", metavar="KEY=VALUE", help="plugin option (repeatable)")
@@ -262,7 +266,7 @@ def _build_controls(args: argparse.Namespace, on_preset=None) -> list:
 
 #: run flags that are layered settings (see seplive/presets.py), by argparse dest
 _LAYERED_FLAGS = (
-    "input", "output", "model", "checkpoint", "device", "prompts", "mute", "master_db", "wet", "hop", "hop_ms",
+    "input", "output", "model", "models", "checkpoint", "device", "prompts", "mute", "master_db", "wet", "hop", "hop_ms",
     "context", "context_ms", "lookahead", "lookahead_ms", "crossfade_ms", "compute_budget", "resample_quality",
     "rate", "channels", "device_block", "device_latency", "osc", "midi", "midi_port", "log_json", "limiter",
 )
@@ -273,6 +277,18 @@ def _flag_settings(args: argparse.Namespace) -> dict[str, object]:
     from .presets import KEYS
 
     given: dict[str, object] = {k: getattr(args, k) for k in _LAYERED_FLAGS if hasattr(args, k)}
+    if "model" in given:  # -m NAME and -m PROMPT=NAME
+        from .models.base import SeparatorError
+        from .models.routing import split_model_specs
+
+        try:
+            main, routes = split_model_specs(given.pop("model"))
+        except SeparatorError as exc:
+            raise CliError(str(exc)) from None
+        if main:
+            given["model"] = main
+        if routes:
+            given["models"] = KEYS["models"].check(routes, "--model")
     if "device_latency" in given:
         given["device_latency"] = KEYS["device_latency"].check(given["device_latency"], "--device-latency")
     for k in ("prompts", "mute"):
@@ -337,6 +353,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         stems_out=getattr(args, "stems_out", None),
         controls=controls,
         model=args.model,
+        models=dict(args.models or {}),
         model_options=options,
         prompts=list(args.prompts or []),
         mute=list(args.mute or []),

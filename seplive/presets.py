@@ -150,6 +150,28 @@ def _options_table(v: Any, where: str) -> dict[str, Any]:
     return dict(v)
 
 
+def _models_table(v: Any, where: str) -> dict[str, str | list[str]]:
+    """``{prompt: model}`` or ``{prompt: [model, fallback...]}`` (the first that loads here);
+    environment: ``"speech=dfn3,sfx=native"``."""
+    if isinstance(v, str):
+        pairs: dict[str, Any] = {}
+        for item in [s for s in v.split(",") if s.strip()]:
+            k, sep, val = item.partition("=")
+            if not sep:
+                raise PresetError(f"{where}: expected PROMPT=MODEL pairs, got {item!r}")
+            pairs[k.strip()] = val
+        v = pairs
+    if not isinstance(v, dict):
+        raise PresetError(f"{where}: expected a table of prompt = model, got {v!r}")
+    out: dict[str, str | list[str]] = {}
+    for k, x in v.items():
+        prompt = _prompt(k, f"{where}.{k}")
+        if prompt in (REST, "query"):
+            raise PresetError(f"{where}.{k}: '{prompt}' is not served by a model of its own")
+        out[prompt] = _str_list(x, f"{where}.{k}") if isinstance(x, list) else _str(x, f"{where}.{k}")
+    return out
+
+
 def _fx_table(v: Any, where: str) -> dict[str, Any]:
     if not isinstance(v, dict):
         raise PresetError(f"{where}: expected tables like [fx.drums] lowpass = 800, got {v!r}")
@@ -177,6 +199,7 @@ KEYS: dict[str, Key] = {
     "input": Key(_str, "a file or a device (default, mic, loopback, a name, a number)"),
     "output": Key(_str_list, "files or devices"),
     "model": Key(_str, "the separation plugin"),
+    "models": Key(_models_table, "prompts served by other plugins: prompt = model (or a list, first installed)", merge=True),
     "checkpoint": Key(_str, "weights file"),
     "device": Key(_str, "compute device: cpu, cuda, cuda:1..."),
     "model_options": Key(_options_table, "plugin options", merge=True),
@@ -209,6 +232,7 @@ KEYS: dict[str, Key] = {
 #: what a run gets when no layer says otherwise
 DEFAULTS: dict[str, Any] = {
     "model": "native",
+    "models": {},
     "device": "cpu",
     "model_options": {},
     "prompts": [],

@@ -25,9 +25,11 @@ from .fx.hooks import fx_report, select_fx_stems
 from .models import registry
 from .models.base import Separator, SeparatorError
 from .models.prompts import REST, canonical
+from .models.routing import PluginRoute
 from .stream.devices import DeviceError
 from .stream.engine import Engine, EngineConfig
 from .stream.files import AUDIO_EXTENSIONS, FileSink, FileSource
+from .stream.lanes import LaneEngine
 from .stream.stalls import StallMeter
 
 log = logging.getLogger("seplive")
@@ -56,6 +58,10 @@ class SessionConfig:
     #: or a folder that gets one file per stem
     stems_out: str | None = None
     model: str = "native"
+    #: prompts served by other plugins than ``model``: {prompt: name, or names in order of
+    #: preference (the first that can be built here)} (see seplive.models.routing)
+    models: dict[str, str | list[str]] = field(default_factory=dict)
+    #: options of ``model``; ``NAME.key`` ones go to plugin NAME
     model_options: dict[str, Any] = field(default_factory=dict)
     prompts: list[str] = field(default_factory=list)
     mute: list[str] = field(default_factory=list)
@@ -104,11 +110,14 @@ class Session:
         self._stop = threading.Event()
         self.stop_reason = ""
         self._route = None
+        self.models: PluginRoute | None = None
         try:
             self._setup(config)
         except BaseException:
             if self._route is not None:  # put the system's audio back as it was
                 self._route.close()
+            if self.models is not None:
+                self.models.close()
             raise
 
     def _setup(self, config: SessionConfig) -> None:
@@ -119,7 +128,15 @@ class Session:
         self.live = not is_file_spec(cfg.input)
         if self.live:
             self._resolve_devices(cfg, outputs)
-        self.plugin = cfg.plugin or registry.create(cfg.model, **cfg.model_options)
+        if cfg.plugin is not None:
+            self.plugin = cfg.plugin
+        elif cfg.models:
+            self.models = PluginRoute(cfg.model, cfg.models, cfg.model_options)
+            for note in self.models.notes:
+                log.warning("model for %s", note)
+            self.plugin = self.models.single or self.models
+        else:
+            self.plugin = registry.create(cfg.model, **cfg.model_options)
         prompts = [canonical(p) for p in cfg.prompts]
         mute = [canonical(p) for p in cfg.mute]
         gains = {canonical(k): v for k, v in cfg.gains_db.items()}
@@ -137,7 +154,9 @@ class Session:
         self.mix_settings.fx = {canonical(k): dict(v) for k, v in cfg.fx.items()}
         select_fx_stems(self.mix_settings)
         self.source = self._open_source(cfg) if self.live else FileSource(cfg.input)
-        model_rate = self.plugin.sample_rate or self.source.sample_rate
+        lanes = self.models.lanes if self.models is not None and self.models.single is None else None
+        main = lanes[0][0] if lanes else self.plugin
+        model_rate = main.sample_rate or self.source.sample_rate
 
         def samples(n: int | None, ms: float | None) -> int | None:
             if n is not None:
@@ -148,28 +167,28 @@ class Session:
 
         hop = samples(cfg.hop_samples, cfg.hop_ms)
         if hop is not None and cfg.hop_samples is None:
-            self.plugin.bind_rate(model_rate)
-            mult = max(int(self.plugin.hop_multiple), 1)
+            main.bind_rate(model_rate)
+            mult = max(int(main.hop_multiple), 1)
             hop = max(mult, int(math.ceil(hop / mult)) * mult)
-        self.engine = Engine(
-            self.plugin,
-            self.mix_settings,
-            EngineConfig(
-                source_rate=self.source.sample_rate,
-                channels=self.source.channels,
-                block_samples=cfg.block_samples or (cfg.device_block if self.live else None),
-                hop_samples=hop,
-                context_samples=samples(cfg.context_samples, cfg.context_ms),
-                lookahead_samples=samples(cfg.lookahead_samples, cfg.lookahead_ms),
-                crossfade_ms=cfg.crossfade_ms,
-                compute_budget_hops=cfg.compute_budget_hops,
-                resample_quality=cfg.resample_quality,
-                device=cfg.device,
-                threaded=cfg.realtime or self.live,
-                stem_outputs=bool(cfg.stems_out),
-                limiter=cfg.limiter,
-            ),
+        engine_config = EngineConfig(
+            source_rate=self.source.sample_rate,
+            channels=self.source.channels,
+            block_samples=cfg.block_samples or (cfg.device_block if self.live else None),
+            hop_samples=hop,
+            context_samples=samples(cfg.context_samples, cfg.context_ms),
+            lookahead_samples=samples(cfg.lookahead_samples, cfg.lookahead_ms),
+            crossfade_ms=cfg.crossfade_ms,
+            compute_budget_hops=cfg.compute_budget_hops,
+            resample_quality=cfg.resample_quality,
+            device=cfg.device,
+            threaded=cfg.realtime or self.live,
+            stem_outputs=bool(cfg.stems_out),
+            limiter=cfg.limiter,
         )
+        if lanes:  # a plugin per prompt: one engine each, aligned (--hop and windows: the first's)
+            self.engine = LaneEngine(lanes, self.mix_settings, engine_config)
+        else:
+            self.engine = Engine(self.plugin, self.mix_settings, engine_config)
         self.sinks: list = []
         self.stem_sinks: list = []
         try:
@@ -219,11 +238,18 @@ class Session:
             value = " ".join(map(str, value))
         self.last_control = (time.monotonic(), origin or "API", f"{what} {value}" if value is not None else what)
 
+    def served_by(self) -> dict[str, str]:
+        """Which plugin computes each stem of the session's vocabulary (stem -> model name)."""
+        if isinstance(self.engine, LaneEngine):
+            return self.engine.served_by()
+        return {p: self.plugin.name for p in self.engine.vocabulary}
+
     def status(self) -> dict[str, Any]:
         """A snapshot of live counters for status views and OSC pushes (any thread)."""
         eng = self.engine
         c = eng.counters
         st = eng.compute_stats
+        served = self.served_by()
         audio_s = self.frames_in / self.source.sample_rate
         return {
             "latency_ms": 1000.0 * self.latency_samples / self.source.sample_rate,
@@ -235,6 +261,7 @@ class Session:
             "compute_ms_p99": st.percentile_ms(99),
             "meters": dict(eng.meters),
             "prompts": list(eng.prompts),
+            "models": {p: served[p] for p in eng.prompts if p in served},
         }
 
     def miss_causes(self) -> dict[str, Any]:
@@ -564,6 +591,7 @@ class Session:
                 "fx": {k: dict(v) for k, v in self.mix_settings.fx.items()},
             },
             "fx": fx_report(eng),
+            "lanes": eng.lane_report() if isinstance(eng, LaneEngine) else [],
             "sample_rate": self.source.sample_rate,
             "model_sample_rate": eng.model_rate,
             "channels": self.source.channels,
@@ -593,7 +621,7 @@ class Session:
             "audio_s": self.frames_in / self.source.sample_rate,
             "wall_s": self.wall_s,
             "hops": c.hops,
-            "skipped_hops": eng._runner.skipped,
+            "skipped_hops": eng.skipped_hops,
             "underflows": c.underflows,
             "plugin_errors": c.plugin_errors,
             "model_bypassed": c.bypassed,

@@ -95,6 +95,11 @@ class Separator(ABC):
         if self.sample_rate is None and sample_rate is not None:
             self.stream_rate = sample_rate
 
+    def prepare_streams(self, streams: int) -> None:  # noqa: B027 (optional hook)
+        """Called once after :meth:`prepare` with how many independent streams (channel
+        groups, the first axis of ``window``) each call will carry; plugins that keep a
+        state per stream create them here rather than on the first hop."""
+
     @abstractmethod
     def process(self, window: np.ndarray, prompts: Sequence[str]) -> np.ndarray:
         """Separate one hop.  See the module docstring for shapes."""
