@@ -95,3 +95,66 @@ def test_route_specs_and_preferences():
         PluginRoute("hpss", {"speech": "center"})
     with pytest.raises(SeparatorError, match="serves no prompt"):
         PluginRoute("hpss", {"vocals": "center"}, {"identity.sample_rate": 8000})
+
+
+def test_osc_state_and_the_report_say_which_plugin_serves_each_stem(tmp_path):
+    import socket
+    import threading
+    import time
+
+    import soundfile as sf
+    from pythonosc.osc_message import OscMessage
+    from pythonosc.osc_message_builder import OscMessageBuilder
+
+    from seplive.control.osc import OscControl
+    from seplive.session import Session, SessionConfig
+
+    src = tmp_path / "in.wav"
+    sf.write(src, noise(3.0), 48000, subtype="FLOAT")
+    ctl = OscControl(0)
+    session = Session(SessionConfig(input=str(src), output=str(tmp_path / "o.wav"), model="identity",
+                                    models={"vocals": "center"}, prompts=["vocals", "drums"], realtime=True,
+                                    controls=[ctl]))
+    result = {}
+    thread = threading.Thread(target=lambda: result.update(session.run()), daemon=True)
+    thread.start()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(0.2)
+    seen: dict[str, list] = {}
+
+    def send(address, *args):
+        b = OscMessageBuilder(address)
+        for a in args:
+            b.add_arg(a)
+        sock.sendto(b.build().dgram, ("127.0.0.1", ctl.port))
+
+    def wait(address, pred=lambda a: True, timeout=10.0):
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            try:
+                data = sock.recv(65536)
+            except TimeoutError:
+                continue
+            if data.startswith(b"#bundle"):
+                continue
+            msg = OscMessage(data)
+            seen[msg.address] = list(msg.params)
+            if address in seen and pred(seen[address]):
+                return seen[address]
+        raise AssertionError(f"no {address}: {seen}")
+
+    try:
+        time.sleep(0.2)
+        send("/seplive/subscribe")
+        assert wait("/seplive/stem/vocals/model") == ["center"]
+        assert wait("/seplive/stem/drums/model") == ["identity"]
+        send("/seplive/prompts", "vocals")  # switched live: center's lane alone plays
+        assert wait("/seplive/prompts", lambda a: a == ["vocals"]) == ["vocals"]
+    finally:
+        session.stop("test done")
+        thread.join(30)
+        sock.close()
+    assert result["model"] == "identity + vocals=center"
+    assert result["models"] == {"vocals": "center"}
+    assert {lane["model"] for lane in result["lanes"]} == {"identity", "center"}
