@@ -228,6 +228,8 @@ def evaluate(
             rate = int(ex.sample_rate)
             prompts = list(ex.prompts)
             row: dict[str, Any] = {"task": task, "index": k, "prompts": prompts, "scores": {}}
+            if getattr(ex, "name", ""):  # what the example is made of (real stems, the real-recording panel)
+                row["name"] = ex.name
             memo: dict[int, tuple[float, float]] = {}
             for system in systems:
                 slots = [j for j, p in enumerate(prompts) if system.knows(p)]
