@@ -285,6 +285,7 @@ def evaluate(
                             silent[key] = silent.get(key, 0) + 1
                         else:
                             scores.setdefault(key, []).append(r)
+                    row.setdefault("scored", {}).setdefault(system.name, {})[mode] = sub_prompts  # what each entry is
                     row["scores"].setdefault(system.name, {})[mode] = [
                         None if r is None else {m: round(v, 3) for m, v in r.items()} for r in results
                     ]
