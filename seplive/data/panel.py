@@ -140,6 +140,7 @@ MANIFEST: dict[str, tuple[PanelFile, ...]] = {
 }  # fmt: skip
 
 
+@lru_cache(maxsize=1)
 def _pyo_dir() -> Path | None:
     spec = importlib.util.find_spec("pyo")  # the folder without importing pyo (no audio libraries)
     if spec is None or not spec.submodule_search_locations:
@@ -290,7 +291,7 @@ _GROOVES = (  # 16 steps per bar: (kit piece, steps)
 
 def _kit_groove(rng: np.random.Generator, rate: int, length: int) -> np.ndarray:
     """A groove played on the real kit's one-shot hits: a random tempo and pattern, humanised
-    (timing +-8 ms, velocity -6..0 dB), a crash on the first beat, a tom fill every 4th bar."""
+    (timing with a 4 ms standard deviation, velocity -6..0 dB), a crash on the first beat, a tom fill every 4th bar."""
     kit = {k: _load(PanelFile("sonic-pi", v), rate)[:1] for k, v in _KIT.items()}  # mono hits
     groove = _GROOVES[int(rng.integers(len(_GROOVES)))]
     step = 60.0 / float(rng.uniform(84, 132)) / 4 * rate
