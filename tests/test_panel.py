@@ -113,6 +113,7 @@ def test_eval_cli_scores_the_realpanel_family(tmp_path):
         assert set(res["mixture"]["offline"]) == set(prompts)
         assert all(res["oracle-irm"]["oracle"][p]["si_sdr_i"] > 0 for p in prompts)
     assert all(row.get("name") for row in rep["examples"])  # which recordings made each example
+    assert all(row["scored"]["mixture"]["offline"] == row["prompts"] for row in rep["examples"])
     bad = subprocess.run(
         [sys.executable, "-m", "seplive", "eval", "--tasks", "realpanl"], capture_output=True, text=True
     )
