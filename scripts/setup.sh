@@ -5,9 +5,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # timgm6mb/csound soundfonts (6 + 4 MB General MIDI banks) and the avldrums acoustic kits: the
-# training-data generator renders its songs through them (seplive.data, docs/data.md)
+# training-data generator renders its songs through them (seplive.data, docs/data.md).
+# sonic-pi-samples (23 MB installed) and lmms-common (19 MB, plus zynaddsubfx-data 8 MB): real
+# recordings for the real-recording evaluation panel only, held out from training by source
+# (seplive.data.panel, docs/real-panel.md)
 APT_PACKAGES=(libsndfile1 libportaudio2 pulseaudio pulseaudio-utils libasound2-plugins alsa-utils jackd2 espeak-ng flite sox tmux
-              timgm6mb-soundfont csound-soundfont avldrums.lv2-soundfont)
+              timgm6mb-soundfont csound-soundfont avldrums.lv2-soundfont sonic-pi-samples lmms-common)
 
 if command -v apt-get >/dev/null 2>&1; then
   missing=()
