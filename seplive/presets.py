@@ -241,8 +241,6 @@ DEFAULTS: dict[str, Any] = {
     "fx": {},
     "master_db": 0.0,
     "wet": 1.0,
-    "crossfade_ms": 5.0,
-    "compute_budget": 1.0,
     "resample_quality": "HQ",
     "device_block": 512,
     "device_latency": "high",

@@ -81,8 +81,9 @@ class SessionConfig:
     lookahead_samples: int | None = None
     lookahead_ms: float | None = None
     block_samples: int | None = None
-    crossfade_ms: float = 5.0
-    compute_budget_hops: float = 1.0
+    #: None: the engine's defaults (5 ms windowed, 2 ms stateful) and the plugin's budget
+    crossfade_ms: float | None = None
+    compute_budget_hops: float | None = None
     resample_quality: str = "HQ"
     device: str = "cpu"
     realtime: bool = False
@@ -282,7 +283,7 @@ class Session:
             input=self.input_description,
             outputs=self.output_descriptions,
             hop_ms=1000.0 * eng.hop / eng.model_rate,
-            budget_ms=1000.0 * (eng.hop / eng.model_rate) * self.config.compute_budget_hops,
+            budget_ms=1000.0 * eng.compute_budget / eng.out_rate,
             latency_breakdown_ms={**eng.latency_breakdown(), **self._device_latency_ms()},
             gains_db={p: (None if (p in settings.mute or (settings.solo and p not in settings.solo))
                           else settings.gain_db.get(p, 0.0)) for p in [*settings.stems, REST]},

@@ -63,6 +63,9 @@ class Separator(ABC):
     hop_multiple: int = 1
     #: hop used when the user gives none
     default_hop_samples: int = 512
+    #: model time the engine grants per hop live, in hops (part of the latency); a plugin
+    #: whose measured per-hop p99 sits well under its hop may ask for less
+    compute_budget_hops: float = 1.0
     #: one line for ``seplive models``
     description: str = ""
 

@@ -18,7 +18,8 @@ output sample ``k`` is the mix for input sample ``k - latency_samples``.  The la
 * ``slack``: the most the stem signal ever lags behind what the output needs, found once
   by running the same resamplers and hop logic on silence (hop buffering, lookahead and
   the resamplers' bursts), plus
-* a compute budget of ``compute_budget_hops`` hops, the time the model gets per hop live.
+* a compute budget of ``compute_budget_hops`` hops (by default the plugin's own
+  ``compute_budget_hops``), the time the model gets per hop live.
 
 A hop whose result is not there when the output needs it (deadline miss), or whose plugin
 raised or returned the wrong shape, plays the delayed dry input instead, crossfaded in and
@@ -54,6 +55,12 @@ _BYPASSED = RuntimeError("bypassed")
 DC_LIMIT = 0.05
 #: deadline misses (and at least 5 % of hops) before the too-slow advice is given, once
 OVERLOAD_MISSES = 20
+#: default crossfades (ms): two windows of a windowed plugin overlap by this much ...
+WINDOWED_CROSSFADE_MS = 5.0
+#: ... and a stateful plugin's output fades to the dry input and back around a missed hop
+#: over this much (held back from every hop, so it is latency; 2 ms of a raised-cosine fade
+#: moves no energy above a few hundred Hz: no click, tests/test_engine.py measures it)
+MISS_FADE_MS = 2.0
 
 
 @dataclass
@@ -67,9 +74,12 @@ class EngineConfig:
     hop_samples: int | None = None
     context_samples: int | None = None
     lookahead_samples: int | None = None
-    crossfade_ms: float = 5.0
+    #: the overlap crossfade of windowed plugins and the miss fade of all; None: 5 ms for a
+    #: windowed plugin (two windows' overlap), 2 ms for a stateful one (it fades only
+    #: around a missed hop, and every sample of it is latency)
+    crossfade_ms: float | None = None
     #: model time granted per hop live, in hops (part of the latency)
-    compute_budget_hops: float = 1.0
+    compute_budget_hops: float | None = None
     resample_quality: str = "HQ"
     ramp_ms: float = 10.0
     device: str = "cpu"
@@ -147,8 +157,10 @@ class Engine:
                 f"hop {hop} samples is not a multiple of {mult}, which model '{plugin.name}' needs"
             )
         self.hop = hop
-        self.crossfade = min(hop // 2, int(round(cfg.crossfade_ms * self.model_rate / 1000.0)))
         self.windowed = bool(plugin.windowed)
+        fade_ms = cfg.crossfade_ms if cfg.crossfade_ms is not None else (
+            WINDOWED_CROSSFADE_MS if self.windowed else MISS_FADE_MS)
+        self.crossfade = min(hop // 2, int(round(fade_ms * self.model_rate / 1000.0)))
         if self.windowed:
             ctx = plugin.context_samples if cfg.context_samples is None else int(cfg.context_samples)
             la = plugin.lookahead_samples if cfg.lookahead_samples is None else int(cfg.lookahead_samples)
@@ -200,7 +212,8 @@ class Engine:
         self._zch = self.channels + 1 + len(self.stem_tap) * self.channels
         self.last_stems: np.ndarray | None = None
         self.slack = self._simulate_slack()
-        self.compute_budget = int(math.ceil(cfg.compute_budget_hops * hop * self.out_rate / self.model_rate))
+        budget_hops = plugin.compute_budget_hops if cfg.compute_budget_hops is None else cfg.compute_budget_hops
+        self.compute_budget = int(math.ceil(budget_hops * hop * self.out_rate / self.model_rate))
         #: output samples this engine waits beyond its own latency, to line up with the
         #: slowest plugin of a session that has several (see :meth:`align_to`)
         self.align_delay = 0
