@@ -30,6 +30,7 @@ from .stream.devices import DeviceError
 from .stream.engine import Engine, EngineConfig
 from .stream.files import AUDIO_EXTENSIONS, FileSink, FileSource
 from .stream.lanes import LaneEngine
+from .stream.priority import DEFAULT_PRIORITY, granted, normal_thread, realtime_thread
 from .stream.stalls import StallMeter
 
 log = logging.getLogger("seplive")
@@ -50,6 +51,8 @@ class SessionConfig:
     device_block: int = 512
     #: PortAudio latency for device streams: "high", "low" or seconds
     device_latency: float | str = "high"
+    #: live: SCHED_FIFO priority of the audio loop and the model threads (0: normal scheduling)
+    rt_priority: int = DEFAULT_PRIORITY
     allow_feedback: bool = False
     #: Linux: when ``loopback`` would capture the very sink the output plays to, create a
     #: capture sink, move the applications onto it and play to the real one (restored at the end)
@@ -183,6 +186,7 @@ class Session:
             resample_quality=cfg.resample_quality,
             device=cfg.device,
             threaded=cfg.realtime or self.live,
+            rt_priority=cfg.rt_priority if self.live else 0,
             stem_outputs=bool(cfg.stems_out),
             limiter=cfg.limiter,
         )
@@ -330,6 +334,8 @@ class Session:
             if self._route is not None:
                 self._route.engage()
             self._watch_devices()
+            if self.live and cfg.rt_priority:
+                realtime_thread(cfg.rt_priority)
             n = 0
             while not self._stop.is_set():
                 want = int(min(block, limit - self.frames_in))
@@ -391,6 +397,8 @@ class Session:
                 self._route.close()
             if old_handler is not None:
                 signal.signal(signal.SIGINT, old_handler)
+            if self.live and cfg.rt_priority:
+                normal_thread()
         report = self.report()
         if cfg.report:
             Path(cfg.report).write_text(json.dumps(report, indent=2) + "\n")
@@ -592,6 +600,7 @@ class Session:
                 "fx": {k: dict(v) for k, v in self.mix_settings.fx.items()},
             },
             "fx": fx_report(eng),
+            "thread_scheduling": granted() if self.live else {},
             "lanes": eng.lane_report() if isinstance(eng, LaneEngine) else [],
             "sample_rate": self.source.sample_rate,
             "model_sample_rate": eng.model_rate,

@@ -4,6 +4,7 @@ started by the fixtures (scripts/setup.sh installs both)."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -276,6 +277,10 @@ def test_jack_identity_round_trip(jack, tmp_path):
     outside = 2 * 256
     assert abs(delay - outside - rep["latency_samples"]) <= rep["block_samples"], (delay, rep["latency_samples"], rep["latency_breakdown_ms"])
     assert rep["deadline_misses"] == 0
+    # the audio loop and the model thread ran under SCHED_FIFO (root here; elsewhere it says why not)
+    sched = rep["thread_scheduling"]
+    assert sched["MainThread"] == ("SCHED_FIFO 50" if os.geteuid() == 0 else sched["MainThread"])
+    assert "seplive-model" in sched
 
 
 @pytest.fixture

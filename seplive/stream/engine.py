@@ -85,6 +85,8 @@ class EngineConfig:
     device: str = "cpu"
     #: run the model on its own thread with deadlines (live and --realtime)
     threaded: bool = False
+    #: SCHED_FIFO priority of the model thread (0: the normal scheduler; see stream/priority.py)
+    rt_priority: int = 0
     #: also deliver the selected stems and rest one by one (``Engine.last_stems``)
     stem_outputs: bool = False
     #: master look-ahead limiter on the output (adds its look-ahead to the latency)
@@ -270,7 +272,7 @@ class Engine:
             self._runner.close()
         skip_cb = None if self.windowed else self.plugin.reset
         if cfg.threaded:
-            self._runner = ThreadedRunner(self._compute, skip_stale=True, on_skip=skip_cb)
+            self._runner = ThreadedRunner(self._compute, skip_stale=True, on_skip=skip_cb, rt_priority=cfg.rt_priority)
         else:
             self._runner = InlineRunner(self._compute, skip_stale=False)
 
