@@ -79,6 +79,9 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     dev.add_argument("--channels", type=int, help="input channels to capture (default: 2, or 1 for a mono device)")
     dev.add_argument("--device-block", type=int, metavar="FRAMES", help="device block size (default 512)")
     dev.add_argument("--device-latency", help="PortAudio latency: high, low or seconds (default high)")
+    dev.add_argument("--low-latency", action="store_true",
+                     help="the smallest safe device buffers for the host API: JACK's 128-frame periods, 256 frames"
+                     " elsewhere, PortAudio's low latency, an output reserve of two blocks (says what it chose)")
     dev.add_argument("--rt-priority", type=int, metavar="N",
                      help="live: SCHED_FIFO priority of the audio and model threads, 1-95 (default 50; 0: normal"
                      " scheduling; needs root or an rtprio limit, else it runs normally and the report says so)")
@@ -271,7 +274,7 @@ def _build_controls(args: argparse.Namespace, on_preset=None) -> list:
 _LAYERED_FLAGS = (
     "input", "output", "model", "models", "checkpoint", "device", "prompts", "mute", "master_db", "wet", "hop", "hop_ms",
     "context", "context_ms", "lookahead", "lookahead_ms", "crossfade_ms", "compute_budget", "resample_quality",
-    "rate", "channels", "device_block", "device_latency", "rt_priority", "osc", "midi", "midi_port", "log_json", "limiter",
+    "rate", "channels", "device_block", "device_latency", "low_latency", "rt_priority", "osc", "midi", "midi_port", "log_json", "limiter",
 )
 
 
@@ -351,6 +354,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         channels=args.channels,
         device_block=args.device_block,
         device_latency=args.device_latency,
+        low_latency=bool(args.low_latency),
         rt_priority=args.rt_priority,
         allow_feedback=getattr(args, "allow_feedback", False),
         route=getattr(args, "route", True),

@@ -222,6 +222,7 @@ KEYS: dict[str, Key] = {
     "channels": Key(_number(1, 64, integer=True), "input channels"),
     "device_block": Key(_number(16, 65536, integer=True), "device block, frames"),
     "device_latency": Key(_latency, "PortAudio latency: high, low or seconds"),
+    "low_latency": Key(_bool, "live: the smallest safe device buffers for the host API (JACK: 128 frames)"),
     "rt_priority": Key(_number(0, 95, integer=True), "live: SCHED_FIFO priority of the audio threads (0: normal)"),
     "osc": Key(_str, "OSC [HOST:]PORT"),
     "midi": Key(_str, "MIDI map"),
@@ -243,8 +244,6 @@ DEFAULTS: dict[str, Any] = {
     "master_db": 0.0,
     "wet": 1.0,
     "resample_quality": "HQ",
-    "device_block": 512,
-    "device_latency": "high",
     "rt_priority": 50,
     "limiter": False,
 }

@@ -13,7 +13,7 @@ import math
 import signal
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -48,9 +48,14 @@ class SessionConfig:
     #: device streams: rate (default: the model's, else 48 kHz), channels, frames per block
     rate: int | None = None
     channels: int | None = None
-    device_block: int = 512
+    #: frames per device block (None: 512, or with ``low_latency`` the host API's smallest safe)
+    device_block: int | None = None
     #: PortAudio latency for device streams: "high", "low" or seconds
-    device_latency: float | str = "high"
+    #: None: "high", or "low" with ``low_latency``
+    device_latency: float | str | None = None
+    #: the smallest safe device buffers for the host API in use: JACK's period (128 frames)
+    #: or 256 frames elsewhere, PortAudio's low latency, two blocks of output reserve
+    low_latency: bool = False
     #: live: SCHED_FIFO priority of the audio loop and the model threads (0: normal scheduling)
     rt_priority: int = DEFAULT_PRIORITY
     allow_feedback: bool = False
@@ -130,8 +135,10 @@ class Session:
         self._device_outs: list = []
         outputs = [o for o in [cfg.output, *cfg.outputs] if o]
         self.live = not is_file_spec(cfg.input)
+        self.low_latency: dict[str, Any] = {}
         if self.live:
             self._resolve_devices(cfg, outputs)
+            cfg = self.config = self._device_settings(cfg)
         if cfg.plugin is not None:
             self.plugin = cfg.plugin
         elif cfg.models:
@@ -502,6 +509,19 @@ class Session:
                     )
         log.info("input: %s", self._device_in.description)
 
+    def _device_settings(self, cfg: SessionConfig) -> SessionConfig:
+        """Device block, PortAudio latency and output reserve, from the flags or, with
+        ``low_latency``, the smallest that are safe on the host API in use (said once)."""
+        if not cfg.low_latency:
+            return replace(cfg, device_block=cfg.device_block or 512, device_latency=cfg.device_latency or "high")
+        jack = "JACK" in self._device_in.hostapi
+        block = cfg.device_block or (128 if jack else 256)
+        self.low_latency = {"host_api": self._device_in.hostapi, "device_block": block,
+                            "device_latency": cfg.device_latency or "low", "output_reserve_blocks": 2}
+        log.warning("low latency on %s: device blocks of %d frames, PortAudio latency %s, an output reserve of 2"
+                    " blocks", self._device_in.hostapi, block, self.low_latency["device_latency"])
+        return replace(cfg, device_block=block, device_latency=self.low_latency["device_latency"])
+
     def _feedback(self, cfg: SessionConfig) -> bool:
         """Would an output play into what the input captures?"""
         din = self._device_in
@@ -532,7 +552,7 @@ class Session:
         for choice in self._device_out_choices:
             def opener(choice=choice):
                 return DeviceSink(choice, channels=self.source.channels, sample_rate=self.source.sample_rate,
-                                  blocksize=self.engine.block, latency=cfg.device_latency)
+                                  blocksize=self.engine.block, latency=cfg.device_latency, floor_frames=self._floor())
 
             sink = ResilientSink(choice, opener)
             self.sinks.append(sink)
@@ -546,6 +566,10 @@ class Session:
         if watched:
             self._watcher = DeviceWatcher(watched)
             self._watcher.start()
+
+    def _floor(self) -> int | None:
+        """Output ring floor (frames): two blocks with low latency, else the sink's default."""
+        return 2 * self.engine.block if self.low_latency else None
 
     def _device_latency_ms(self) -> dict[str, float]:
         if not self.live:
@@ -601,6 +625,7 @@ class Session:
             },
             "fx": fx_report(eng),
             "thread_scheduling": granted() if self.live else {},
+            "low_latency": self.low_latency,
             "lanes": eng.lane_report() if isinstance(eng, LaneEngine) else [],
             "sample_rate": self.source.sample_rate,
             "model_sample_rate": eng.model_rate,
