@@ -158,3 +158,25 @@ def test_osc_state_and_the_report_say_which_plugin_serves_each_stem(tmp_path):
     assert result["model"] == "identity + vocals=center"
     assert result["models"] == {"vocals": "center"}
     assert {lane["model"] for lane in result["lanes"]} == {"identity", "center"}
+
+
+def test_the_status_view_names_the_plugin_of_each_stem(tmp_path):
+    import io
+
+    import soundfile as sf
+    from rich.console import Console
+
+    from seplive.session import Session, SessionConfig
+    from seplive.status import LiveView
+
+    src = tmp_path / "in.wav"
+    sf.write(src, noise(1.0), 48000, subtype="FLOAT")
+    session = Session(SessionConfig(input=str(src), output=str(tmp_path / "o.wav"), model="identity",
+                                    models={"vocals": "center"}, prompts=["vocals", "drums"]))
+    session.run()
+    console = Console(file=io.StringIO(), width=140, record=True)
+    console.print(LiveView(session).render(session.live_status()))
+    text = console.export_text()
+    rows = {line.split()[0]: line for line in text.splitlines() if line.strip()}
+    assert "center" in rows["vocals"] and "identity" in rows["drums"]
+    assert "identity + vocals=center" in text
