@@ -180,3 +180,25 @@ def test_the_status_view_names_the_plugin_of_each_stem(tmp_path):
     rows = {line.split()[0]: line for line in text.splitlines() if line.strip()}
     assert "center" in rows["vocals"] and "identity" in rows["drums"]
     assert "identity + vocals=center" in text
+
+
+@pytest.mark.parametrize("block", [None, 128, 441])
+def test_lanes_of_different_hops_and_kinds_meet_to_the_sample(block):
+    """native (stateful, hop 384, unit masks: its stems are the input delayed by its model
+    delay) beside identity (windowed, hop 512): each soloed, and both, come out as the input
+    delayed by exactly the reported latency, at any device block."""
+    import torch
+
+    from seplive.models.native import NativeNet, NativeSeparator
+
+    torch.manual_seed(0)
+    native = NativeSeparator(model=NativeNet("tiny"), unit_mask=True, threads=None)
+    x = noise(0.6)
+    for solo in (["vocals"], ["speech"], ["vocals", "speech"]):
+        eng = LaneEngine([(native, ("vocals",)), (Identity(), ("speech",))], MixSettings.from_cli(solo, [], {}),
+                         EngineConfig(source_rate=48000, channels=2, block_samples=block))
+        own = [lane.mix_latency - lane.align_delay for lane in eng.lanes]
+        assert eng.latency_samples == max(own) and own[0] != own[1]
+        y = process_array(eng, x, align=False)
+        L = eng.latency_samples
+        np.testing.assert_allclose(y[L + 2000 :], len(solo) * x[2000 : len(x) - L], atol=1e-5)
