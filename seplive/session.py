@@ -623,7 +623,7 @@ class Session:
                 "solo": sorted(self.mix_settings.solo),
                 "fx": {k: dict(v) for k, v in self.mix_settings.fx.items()},
             },
-            "fx": fx_report(eng),
+            "fx": fx_report(eng.main if isinstance(eng, LaneEngine) else eng),
             "thread_scheduling": granted() if self.live else {},
             "low_latency": self.low_latency,
             "lanes": eng.lane_report() if isinstance(eng, LaneEngine) else [],

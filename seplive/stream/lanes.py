@@ -74,13 +74,64 @@ class LaneEngine:
         self.mix = _MixFanout(self.lanes)
         self.vocabulary = list(vocabulary)
 
-    # -- what a session reads off its engine -------------------------------------------
-    def __getattr__(self, name: str):
-        # block, hop, model_rate, out_rate, channels, config, stem_tap, last_stems, fx,
-        # latency_samples, compute_budget, context, lookahead, crossfade: the main lane's
-        if name in ("lanes", "main"):
-            raise AttributeError(name)
-        return getattr(self.main, name)
+    # -- what a session reads off its engine: the main lane's stream layout -----------------
+    @property
+    def block(self) -> int:
+        return self.main.block
+
+    @property
+    def hop(self) -> int:
+        return self.main.hop
+
+    @property
+    def model_rate(self) -> int:
+        return self.main.model_rate
+
+    @property
+    def out_rate(self) -> int:
+        return self.main.out_rate
+
+    @property
+    def channels(self) -> int:
+        return self.main.channels
+
+    @property
+    def config(self) -> EngineConfig:
+        return self.main.config
+
+    @property
+    def context(self) -> int:
+        return self.main.context
+
+    @property
+    def lookahead(self) -> int:
+        return self.main.lookahead
+
+    @property
+    def crossfade(self) -> int:
+        return self.main.crossfade
+
+    @property
+    def compute_budget(self) -> int:
+        return self.main.compute_budget
+
+    @property
+    def latency_samples(self) -> int:
+        """The same in every lane once aligned (the limiter's look-ahead, if any, is the main's)."""
+        return self.main.latency_samples
+
+    @property
+    def stem_tap(self) -> list[str]:
+        return self.main.stem_tap
+
+    @property
+    def last_stems(self) -> np.ndarray | None:
+        return self.main.last_stems
+
+    @property
+    def fx(self):
+        """The main lane's effect rack (each lane runs the effects of the stems it serves)."""
+        return self.main.fx
 
     def served_by(self) -> dict[str, str]:
         """Which plugin computes each prompt of the vocabulary."""
