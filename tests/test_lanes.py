@@ -202,3 +202,23 @@ def test_lanes_of_different_hops_and_kinds_meet_to_the_sample(block):
         y = process_array(eng, x, align=False)
         L = eng.latency_samples
         np.testing.assert_allclose(y[L + 2000 :], len(solo) * x[2000 : len(x) - L], atol=1e-5)
+
+
+def test_stems_out_with_two_plugins_add_up_to_the_input(tmp_path):
+    import soundfile as sf
+
+    from seplive.session import Session, SessionConfig
+
+    src = tmp_path / "in.wav"
+    x = noise(1.0)
+    x[:, 1] = 0.5 * x[:, 0] + 0.5 * x[:, 1]  # partly centred, so center has something to take
+    sf.write(src, x, 48000, subtype="FLOAT")
+    Session(SessionConfig(input=str(src), output=str(tmp_path / "o.wav"), model="identity", models={"vocals": "center"},
+                          prompts=["vocals", "drums"], stems_out=f"{tmp_path}/stems/", align=True)).run()
+    stems = {n: sf.read(tmp_path / "stems" / f"{n}.wav", dtype="float32")[0] for n in ("vocals", "drums", "rest")}
+    out = sf.read(tmp_path / "o.wav", dtype="float32")[0]
+    inner = slice(4000, -4000)
+    np.testing.assert_allclose(stems["drums"][inner], x[inner], atol=1e-5)  # identity's lane
+    assert np.sqrt(np.mean(stems["vocals"] ** 2)) > 0.01  # center's lane took the centre
+    np.testing.assert_allclose(sum(stems.values())[inner], x[inner], atol=1e-5)  # rest = input - stems
+    np.testing.assert_allclose(out[inner], (stems["vocals"] + stems["drums"])[inner], atol=1e-4)
