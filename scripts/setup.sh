@@ -36,6 +36,6 @@ fi
 # the CPU build of torch (a plain 'torch' would pull a multi-GB CUDA build); users with a GPU
 # install their CUDA build of torch first and this line leaves it alone
 .venv/bin/python -c "import torch" 2>/dev/null || .venv/bin/python -m pip install -q "torch==2.13.0"
-.venv/bin/python -m pip install -q -e ".[test,fx,data,dfn]"
+.venv/bin/python -m pip install -q -e ".[test,fx,data,dfn,plot]"
 # tinysoundfont declares PyAudio (live playback only, needs PortAudio headers to build): no deps
 .venv/bin/python -m pip install -q --no-deps "tinysoundfont>=0.3.7"
