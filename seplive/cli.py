@@ -137,8 +137,9 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
         g.add_argument(f"--{name}", type=int, metavar="SAMPLES", help=what)
         g.add_argument(f"--{name}-ms", type=float, metavar="MS")
     w.add_argument("--block", type=int, metavar="SAMPLES", help="source frames per engine block (default: one hop)")
-    w.add_argument("--crossfade-ms", type=float, help="overlap and fallback crossfade (default 5)")
-    w.add_argument("--compute-budget", type=float, metavar="HOPS", help="model time per hop, in hops (default 1)")
+    w.add_argument("--crossfade-ms", type=float, help="overlap and fallback crossfade (default: 5 for windowed models, 2 for stateful ones, whose"
+                   " fade is only around a missed hop)")
+    w.add_argument("--compute-budget", type=float, metavar="HOPS", help="model time per hop live, in hops (default: the model's own: 1 for most, 0.75 for native)")
     w.add_argument("--resample-quality", choices=("QQ", "LQ", "MQ", "HQ", "VHQ"), help="soxr quality when rates differ (default HQ; LQ halves the delay but cuts above ~0.3 x rate)")
     g = p.add_argument_group("live control (see docs/control.md)")
     g.add_argument("--osc", metavar="[HOST:]PORT", help="OSC control on this UDP port (127.0.0.1 unless HOST; 0.0.0.0 = network)")
