@@ -44,6 +44,7 @@ from seplive.models import SeparatorError
 from seplive.models.native import NativeNet, NativeSeparator, load_checkpoint
 from seplive.models.prompts import PROMPTS
 from seplive.stream.engine import Engine, EngineConfig, process_array
+from seplive.stream.priority import normal_thread, realtime_thread
 
 
 def machine(device: str) -> str:
@@ -149,6 +150,9 @@ def main() -> None:
                     help="hops back to back, paced at the hop's duration as live, or both")
     ap.add_argument("--paths", nargs="+", choices=["traced", "eager"], default=["traced", "eager"],
                     help="the plugin's CPU paths to time side by side (traced is its default)")
+    ap.add_argument("--rt-priority", type=int, nargs="+", default=[0],
+                    help="scheduling of the timing thread, side by side: 0 = normal, N = SCHED_FIFO N (as a live"
+                    " session's model thread runs), e.g. 0 50")
     ap.add_argument("--streams", type=int, nargs="*", default=[],
                     help="batched stream counts to time (streams per device), e.g. 1 8 32 128")
     args = ap.parse_args()
@@ -177,16 +181,19 @@ def main() -> None:
           f"{d + hop} samples ({(d + hop) * 1e3 / rate:.2f} ms)")  # fmt: skip
     print()
     print(f"per-hop cost, hop {hop} samples ({hop * 1e3 / rate:.2f} ms), 1 stereo pair, {args.hops} hops, device {args.device}")
-    print("| prompts | hops | path | p50 ms | p99 ms | max ms | p99 / hop | RTF | CPU p50 ms | CPU p99 ms |")
-    print("|--------:|------|------|-------:|-------:|-------:|----------:|----:|-----------:|-----------:|")
+    print("| prompts | hops | path | scheduling | p50 ms | p99 ms | max ms | p99 / hop | RTF | CPU p50 ms | CPU p99 ms |")
+    print("|--------:|------|------|------|-------:|-------:|-------:|----------:|----:|-----------:|-----------:|")
     pacings = {"both": [False, True], "back-to-back": [False], "paced": [True]}[args.pacing]
     for p in args.prompts:
         for paced in pacings:
-            for name, plug in plugins.items():  # the paths one after the other, same input
-                r = per_hop(plug, list(PROMPTS[:p]), hop, args.hops, args.warmup, paced)
-                print(f"| {p} | {'paced' if paced else 'back to back'} | {name} | {r['p50']:.3f} | {r['p99']:.3f} | "
-                      f"{r['max']:.2f} | {100 * r['p99'] / r['hop_ms']:.0f} % | {r['rtf']:.3f} | {r['cpu_p50']:.3f} | "
-                      f"{r['cpu_p99']:.3f} |")  # fmt: skip
+            for prio in args.rt_priority:  # normal and real-time scheduling, one after the other
+                sched = realtime_thread(prio)
+                for name, plug in plugins.items():  # the paths one after the other, same input
+                    r = per_hop(plug, list(PROMPTS[:p]), hop, args.hops, args.warmup, paced)
+                    print(f"| {p} | {'paced' if paced else 'back to back'} | {name} | {sched} | {r['p50']:.3f} | {r['p99']:.3f} | "
+                          f"{r['max']:.2f} | {100 * r['p99'] / r['hop_ms']:.0f} % | {r['rtf']:.3f} | {r['cpu_p50']:.3f} | "
+                          f"{r['cpu_p99']:.3f} |")  # fmt: skip
+                normal_thread()
     if args.streams:
         p = args.prompts[0]
         hop_ms = hop * 1e3 / rate

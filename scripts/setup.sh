@@ -5,9 +5,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # timgm6mb/csound soundfonts (6 + 4 MB General MIDI banks) and the avldrums acoustic kits: the
-# training-data generator renders its songs through them (seplive.data, docs/data.md)
+# training-data generator renders its songs through them (seplive.data, docs/data.md).
+# sonic-pi-samples (23 MB installed) and lmms-common (19 MB, plus zynaddsubfx-data 8 MB): real
+# recordings for the real-recording evaluation panel only, held out from training by source
+# (seplive.data.panel, docs/real-panel.md)
 APT_PACKAGES=(libsndfile1 libportaudio2 pulseaudio pulseaudio-utils libasound2-plugins alsa-utils jackd2 espeak-ng flite sox tmux
-              timgm6mb-soundfont csound-soundfont avldrums.lv2-soundfont)
+              timgm6mb-soundfont csound-soundfont avldrums.lv2-soundfont sonic-pi-samples lmms-common)
 
 if command -v apt-get >/dev/null 2>&1; then
   missing=()
@@ -33,6 +36,6 @@ fi
 # the CPU build of torch (a plain 'torch' would pull a multi-GB CUDA build); users with a GPU
 # install their CUDA build of torch first and this line leaves it alone
 .venv/bin/python -c "import torch" 2>/dev/null || .venv/bin/python -m pip install -q "torch==2.13.0"
-.venv/bin/python -m pip install -q -e ".[test,fx,data]"
+.venv/bin/python -m pip install -q -e ".[test,fx,data,dfn,plot]"
 # tinysoundfont declares PyAudio (live playback only, needs PortAudio headers to build): no deps
 .venv/bin/python -m pip install -q --no-deps "tinysoundfont>=0.3.7"

@@ -81,6 +81,12 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     dev.add_argument("--channels", type=int, help="input channels to capture (default: 2, or 1 for a mono device)")
     dev.add_argument("--device-block", type=int, metavar="FRAMES", help="device block size (default 512)")
     dev.add_argument("--device-latency", help="PortAudio latency: high, low or seconds (default high)")
+    dev.add_argument("--low-latency", action="store_true",
+                     help="the smallest safe device buffers for the host API: JACK's 128-frame periods, 256 frames"
+                     " elsewhere, PortAudio's low latency, an output reserve of two blocks (says what it chose)")
+    dev.add_argument("--rt-priority", type=int, metavar="N",
+                     help="live: SCHED_FIFO priority of the audio and model threads, 1-95 (default 50; 0: normal"
+                     " scheduling; needs root or an rtprio limit, else it runs normally and the report says so)")
     dev.add_argument("--allow-feedback", action="store_true", help="allow capturing the device being played to")
     dev.add_argument(
         "--no-route", dest="route", action="store_false",
@@ -100,7 +106,11 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     pre = p.add_argument_group("presets (see 'seplive presets'; flags > SEPLIVE_* > preset > user config > defaults)")
     pre.add_argument("-P", "--preset", metavar="NAME|FILE", help="start from a session preset: karaoke, acapella, dialogue...")
     m = p.add_argument_group("model")
-    m.add_argument("-m", "--model", help="separation plugin (see 'seplive models'; default: native, seplive's own network)")
+    m.add_argument(
+        "-m", "--model", action="append", metavar="NAME|PROMPT=NAME",
+        help="separation plugin (see 'seplive models'; default: native, seplive's own network); PROMPT=NAME serves one"
+        " prompt from another plugin: -m native -m speech=dfn3 (repeatable)",
+    )
     m.add_argument("--checkpoint", help="weights file for models that need one")
     m.add_argument("--device", help="compute device for neural models: cpu, cuda, cuda:1 ... (default cpu)")
     m.add_argument("--model-opt", action="append", metavar="KEY=VALUE", help="plugin option (repeatable)")
@@ -129,8 +139,9 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
         g.add_argument(f"--{name}", type=int, metavar="SAMPLES", help=what)
         g.add_argument(f"--{name}-ms", type=float, metavar="MS")
     w.add_argument("--block", type=int, metavar="SAMPLES", help="source frames per engine block (default: one hop)")
-    w.add_argument("--crossfade-ms", type=float, help="overlap and fallback crossfade (default 5)")
-    w.add_argument("--compute-budget", type=float, metavar="HOPS", help="model time per hop, in hops (default 1)")
+    w.add_argument("--crossfade-ms", type=float, help="overlap and fallback crossfade (default: 5 for windowed models, 2 for stateful ones, whose"
+                   " fade is only around a missed hop)")
+    w.add_argument("--compute-budget", type=float, metavar="HOPS", help="model time per hop live, in hops (default: the model's own: 1 for most, 0.75 for native)")
     w.add_argument("--resample-quality", choices=("QQ", "LQ", "MQ", "HQ", "VHQ"), help="soxr quality when rates differ (default HQ; LQ halves the delay but cuts above ~0.3 x rate)")
     g = p.add_argument_group("live control (see docs/control.md)")
     g.add_argument("--osc", metavar="[HOST:]PORT", help="OSC control on this UDP port (127.0.0.1 unless HOST; 0.0.0.0 = network)")
@@ -271,9 +282,9 @@ def _build_controls(args: argparse.Namespace, on_preset=None) -> list:
 
 #: run flags that are layered settings (see seplive/presets.py), by argparse dest
 _LAYERED_FLAGS = (
-    "input", "output", "model", "checkpoint", "device", "prompts", "mute", "master_db", "wet", "hop", "hop_ms",
+    "input", "output", "model", "models", "checkpoint", "device", "prompts", "mute", "master_db", "wet", "hop", "hop_ms",
     "context", "context_ms", "lookahead", "lookahead_ms", "crossfade_ms", "compute_budget", "resample_quality",
-    "rate", "channels", "device_block", "device_latency", "osc", "midi", "midi_port", "log_json", "limiter",
+    "rate", "channels", "device_block", "device_latency", "low_latency", "rt_priority", "osc", "midi", "midi_port", "log_json", "limiter",
 )
 
 
@@ -282,6 +293,18 @@ def _flag_settings(args: argparse.Namespace) -> dict[str, object]:
     from .presets import KEYS
 
     given: dict[str, object] = {k: getattr(args, k) for k in _LAYERED_FLAGS if hasattr(args, k)}
+    if "model" in given:  # -m NAME and -m PROMPT=NAME
+        from .models.base import SeparatorError
+        from .models.routing import split_model_specs
+
+        try:
+            main, routes = split_model_specs(given.pop("model"))
+        except SeparatorError as exc:
+            raise CliError(str(exc)) from None
+        if main:
+            given["model"] = main
+        if routes:
+            given["models"] = KEYS["models"].check(routes, "--model")
     if "device_latency" in given:
         given["device_latency"] = KEYS["device_latency"].check(given["device_latency"], "--device-latency")
     for k in ("prompts", "mute"):
@@ -342,11 +365,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
         channels=args.channels,
         device_block=args.device_block,
         device_latency=args.device_latency,
+        low_latency=bool(args.low_latency),
+        rt_priority=args.rt_priority,
         allow_feedback=getattr(args, "allow_feedback", False),
         route=getattr(args, "route", True),
         stems_out=getattr(args, "stems_out", None),
         controls=controls,
         model=args.model,
+        models=dict(args.models or {}),
         model_options=options,
         prompts=list(args.prompts or []),
         mute=list(args.mute or []),

@@ -185,9 +185,16 @@ def run_demo(out_dir: str | Path, quiet: bool = False) -> dict:
                         "hop_ms": rep["hop_ms"], "snr_db": snr_db(estimate, reference),
                         "snr_of_mix_db": snr_db(mix, reference)})
     karaoke, _ = sf.read(out / "karaoke.wav", dtype="float32", always_2d=True)
-    image = out / "before-after.png"
-    before_after_png(image, [mix, karaoke], RATE)
-    summary = {"mix": str(mix_path), "image": str(image), "stems": str(out / "stems"), "results": results,
+    image: Path | None = out / "before-after.png"
+    try:
+        before_after_png(image, [mix, karaoke], RATE,
+                         titles=["the song as it plays (mixture)", "through seplive with the karaoke preset (vocals muted)"])
+    except ImportError as exc:  # matplotlib is the plot extra
+        image_note = str(exc)
+        image = None
+    else:
+        image_note = ""
+    summary = {"mix": str(mix_path), "image": str(image) if image else None, "stems": str(out / "stems"), "results": results,
                "skipped_presets": skipped, "speech": "speech" in stems}
     (out / "demo.json").write_text(json.dumps(summary, indent=2) + "\n")
     if not quiet:
@@ -200,7 +207,7 @@ def run_demo(out_dir: str | Path, quiet: bool = False) -> dict:
         if skipped:
             print(f"  (not run: {', '.join(skipped)}: no installed model without weights has those stems)")
         print(f"  stems of {results[0]['preset']} one file each: {out / 'stems'}/")
-        print(f"  spectrogram, the mix above, karaoke below: {image}")
+        print(f"  spectrogram, the mix above, karaoke below: {image}" if image else f"  (no picture: {image_note})")
         print("Next:")
         print("  seplive --input loopback --preset karaoke        what the computer plays, vocals muted")
         print("  seplive -i YOUR_SONG.flac -o out.wav --preset acapella   any wav/flac/ogg file")

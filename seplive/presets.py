@@ -155,6 +155,28 @@ def _osc_spec(v: Any, where: str) -> str:
     return osc_spec(v, where)
 
 
+def _models_table(v: Any, where: str) -> dict[str, str | list[str]]:
+    """``{prompt: model}`` or ``{prompt: [model, fallback...]}`` (the first that loads here);
+    environment: ``"speech=dfn3,sfx=native"``."""
+    if isinstance(v, str):
+        pairs: dict[str, Any] = {}
+        for item in [s for s in v.split(",") if s.strip()]:
+            k, sep, val = item.partition("=")
+            if not sep:
+                raise PresetError(f"{where}: expected PROMPT=MODEL pairs, got {item!r}")
+            pairs[k.strip()] = val
+        v = pairs
+    if not isinstance(v, dict):
+        raise PresetError(f"{where}: expected a table of prompt = model, got {v!r}")
+    out: dict[str, str | list[str]] = {}
+    for k, x in v.items():
+        prompt = _prompt(k, f"{where}.{k}")
+        if prompt in (REST, "query"):
+            raise PresetError(f"{where}.{k}: '{prompt}' is not served by a model of its own")
+        out[prompt] = _str_list(x, f"{where}.{k}") if isinstance(x, list) else _str(x, f"{where}.{k}")
+    return out
+
+
 def _fx_table(v: Any, where: str) -> dict[str, Any]:
     if not isinstance(v, dict):
         raise PresetError(f"{where}: expected tables like [fx.drums] lowpass = 800, got {v!r}")
@@ -182,6 +204,7 @@ KEYS: dict[str, Key] = {
     "input": Key(_str, "a file or a device (default, mic, loopback, a name, a number)"),
     "output": Key(_str_list, "files or devices"),
     "model": Key(_str, "the separation plugin"),
+    "models": Key(_models_table, "prompts served by other plugins: prompt = model (or a list, first installed)", merge=True),
     "checkpoint": Key(_str, "weights file"),
     "device": Key(_str, "compute device: cpu, cuda, cuda:1..."),
     "model_options": Key(_options_table, "plugin options", merge=True),
@@ -206,6 +229,8 @@ KEYS: dict[str, Key] = {
     "channels": Key(_number(1, 64, integer=True), "input channels"),
     "device_block": Key(_number(16, 65536, integer=True), "device block, frames"),
     "device_latency": Key(_latency, "PortAudio latency: high, low or seconds"),
+    "low_latency": Key(_bool, "live: the smallest safe device buffers for the host API (JACK: 128 frames)"),
+    "rt_priority": Key(_number(0, 95, integer=True), "live: SCHED_FIFO priority of the audio threads (0: normal)"),
     "osc": Key(lambda v, where: _osc_spec(v, where), "OSC [HOST:]PORT"),
     "midi": Key(_str, "MIDI map"),
     "midi_port": Key(_str, "MIDI input name substring"),
@@ -216,6 +241,7 @@ KEYS: dict[str, Key] = {
 #: what a run gets when no layer says otherwise
 DEFAULTS: dict[str, Any] = {
     "model": "native",
+    "models": {},
     "device": "cpu",
     "model_options": {},
     "prompts": [],
@@ -224,11 +250,8 @@ DEFAULTS: dict[str, Any] = {
     "fx": {},
     "master_db": 0.0,
     "wet": 1.0,
-    "crossfade_ms": 5.0,
-    "compute_budget": 1.0,
     "resample_quality": "HQ",
-    "device_block": 512,
-    "device_latency": "high",
+    "rt_priority": 50,
     "limiter": False,
 }
 

@@ -14,7 +14,7 @@ import signal
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +26,12 @@ from .fx.hooks import fx_report, select_fx_stems
 from .models import registry
 from .models.base import Separator, SeparatorError
 from .models.prompts import REST, canonical
+from .models.routing import PluginRoute
 from .stream.devices import DeviceError
 from .stream.engine import Engine, EngineConfig
 from .stream.files import AUDIO_EXTENSIONS, FileSink, FileSource
+from .stream.lanes import LaneEngine
+from .stream.priority import DEFAULT_PRIORITY, granted, normal_thread, realtime_thread
 from .stream.stalls import StallMeter
 
 log = logging.getLogger("seplive")
@@ -46,9 +49,16 @@ class SessionConfig:
     #: device streams: rate (default: the model's, else 48 kHz), channels, frames per block
     rate: int | None = None
     channels: int | None = None
-    device_block: int = 512
+    #: frames per device block (None: 512, or with ``low_latency`` the host API's smallest safe)
+    device_block: int | None = None
     #: PortAudio latency for device streams: "high", "low" or seconds
-    device_latency: float | str = "high"
+    #: None: "high", or "low" with ``low_latency``
+    device_latency: float | str | None = None
+    #: the smallest safe device buffers for the host API in use: JACK's period (128 frames)
+    #: or 256 frames elsewhere, PortAudio's low latency, two blocks of output reserve
+    low_latency: bool = False
+    #: live: SCHED_FIFO priority of the audio loop and the model threads (0: normal scheduling)
+    rt_priority: int = DEFAULT_PRIORITY
     allow_feedback: bool = False
     #: Linux: when ``loopback`` would capture the very sink the output plays to, create a
     #: capture sink, move the applications onto it and play to the real one (restored at the end)
@@ -57,6 +67,10 @@ class SessionConfig:
     #: or a folder that gets one file per stem
     stems_out: str | None = None
     model: str = "native"
+    #: prompts served by other plugins than ``model``: {prompt: name, or names in order of
+    #: preference (the first that can be built here)} (see seplive.models.routing)
+    models: dict[str, str | list[str]] = field(default_factory=dict)
+    #: options of ``model``; ``NAME.key`` ones go to plugin NAME
     model_options: dict[str, Any] = field(default_factory=dict)
     prompts: list[str] = field(default_factory=list)
     mute: list[str] = field(default_factory=list)
@@ -76,8 +90,9 @@ class SessionConfig:
     lookahead_samples: int | None = None
     lookahead_ms: float | None = None
     block_samples: int | None = None
-    crossfade_ms: float = 5.0
-    compute_budget_hops: float = 1.0
+    #: None: the engine's defaults (5 ms windowed, 2 ms stateful) and the plugin's budget
+    crossfade_ms: float | None = None
+    compute_budget_hops: float | None = None
     resample_quality: str = "HQ"
     device: str = "cpu"
     realtime: bool = False
@@ -111,11 +126,14 @@ class Session:
         self._stop = threading.Event()
         self.stop_reason = ""
         self._route = None
+        self.models: PluginRoute | None = None
         try:
             self._setup(config)
         except BaseException:
             if self._route is not None:  # put the system's audio back as it was
                 self._route.close()
+            if self.models is not None:
+                self.models.close()
             raise
 
     def _setup(self, config: SessionConfig) -> None:
@@ -129,15 +147,27 @@ class Session:
         self._device_outs: list = []
         outputs = [o for o in [cfg.output, *cfg.outputs] if o]
         self.live = not is_file_spec(cfg.input)
+        self.low_latency: dict[str, Any] = {}
         self._device_out_choices: list = []
         if self.live:
             self._resolve_devices(cfg, outputs)
+            cfg = self.config = self._device_settings(cfg)
         elif any(not is_file_spec(o) for o in outputs):  # a file played to a device (--realtime)
             from .stream import devices
 
             self._device_out_choices = [devices.resolve(o, "output") for o in outputs if not is_file_spec(o)]
+            cfg = self.config = replace(cfg, device_block=cfg.device_block or 512,
+                                        device_latency=cfg.device_latency or "high")
         try:
-            self.plugin = cfg.plugin or registry.create(cfg.model, **cfg.model_options)
+            if cfg.plugin is not None:
+                self.plugin = cfg.plugin
+            elif cfg.models:
+                self.models = PluginRoute(cfg.model, cfg.models, cfg.model_options)
+                for note in self.models.notes:
+                    log.warning("model for %s", note)
+                self.plugin = self.models.single or self.models
+            else:
+                self.plugin = registry.create(cfg.model, **cfg.model_options)
         except TypeError as exc:  # an option the plugin does not take
             raise SeparatorError(f"model '{cfg.model}': {exc}") from None
         prompts = [canonical(p) for p in cfg.prompts]
@@ -157,7 +187,9 @@ class Session:
         self.mix_settings.fx = {canonical(k): dict(v) for k, v in cfg.fx.items()}
         select_fx_stems(self.mix_settings)
         self.source = self._open_source(cfg) if self.live else FileSource(cfg.input)
-        model_rate = self.plugin.sample_rate or self.source.sample_rate
+        lanes = self.models.lanes if self.models is not None and self.models.single is None else None
+        main = lanes[0][0] if lanes else self.plugin
+        model_rate = main.sample_rate or self.source.sample_rate
 
         def samples(n: int | None, ms: float | None) -> int | None:
             if n is not None:
@@ -168,28 +200,29 @@ class Session:
 
         hop = samples(cfg.hop_samples, cfg.hop_ms)
         if hop is not None and cfg.hop_samples is None:
-            self.plugin.bind_rate(model_rate)
-            mult = max(int(self.plugin.hop_multiple), 1)
+            main.bind_rate(model_rate)
+            mult = max(int(main.hop_multiple), 1)
             hop = max(mult, int(math.ceil(hop / mult)) * mult)
-        self.engine = Engine(
-            self.plugin,
-            self.mix_settings,
-            EngineConfig(
-                source_rate=self.source.sample_rate,
-                channels=self.source.channels,
-                block_samples=cfg.block_samples or (cfg.device_block if self.live else None),
-                hop_samples=hop,
-                context_samples=samples(cfg.context_samples, cfg.context_ms),
-                lookahead_samples=samples(cfg.lookahead_samples, cfg.lookahead_ms),
-                crossfade_ms=cfg.crossfade_ms,
-                compute_budget_hops=cfg.compute_budget_hops,
-                resample_quality=cfg.resample_quality,
-                device=cfg.device,
-                threaded=cfg.realtime or self.live,
-                stem_outputs=bool(cfg.stems_out),
-                limiter=cfg.limiter,
-            ),
+        engine_config = EngineConfig(
+            source_rate=self.source.sample_rate,
+            channels=self.source.channels,
+            block_samples=cfg.block_samples or (cfg.device_block if self.live else None),
+            hop_samples=hop,
+            context_samples=samples(cfg.context_samples, cfg.context_ms),
+            lookahead_samples=samples(cfg.lookahead_samples, cfg.lookahead_ms),
+            crossfade_ms=cfg.crossfade_ms,
+            compute_budget_hops=cfg.compute_budget_hops,
+            resample_quality=cfg.resample_quality,
+            device=cfg.device,
+            threaded=cfg.realtime or self.live,
+            rt_priority=cfg.rt_priority if self.live else 0,
+            stem_outputs=bool(cfg.stems_out),
+            limiter=cfg.limiter,
         )
+        if lanes:  # a plugin per prompt: one engine each, aligned (--hop and windows: the first's)
+            self.engine = LaneEngine(lanes, self.mix_settings, engine_config)
+        else:
+            self.engine = Engine(self.plugin, self.mix_settings, engine_config)
         self.sinks: list = []
         self.stem_sinks: list = []
         try:
@@ -239,11 +272,18 @@ class Session:
             value = " ".join(map(str, value))
         self.last_control = (time.monotonic(), origin or "API", f"{what} {value}" if value is not None else what)
 
+    def served_by(self) -> dict[str, str]:
+        """Which plugin computes each stem of the session's vocabulary (stem -> model name)."""
+        if isinstance(self.engine, LaneEngine):
+            return self.engine.served_by()
+        return {p: self.plugin.name for p in self.engine.vocabulary}
+
     def status(self) -> dict[str, Any]:
         """A snapshot of live counters for status views and OSC pushes (any thread)."""
         eng = self.engine
         c = eng.counters
         st = eng.compute_stats
+        served = self.served_by()
         audio_s = self.frames_in / self.source.sample_rate
         return {
             "latency_ms": 1000.0 * self.latency_samples / self.source.sample_rate,
@@ -255,6 +295,7 @@ class Session:
             "compute_ms_p99": st.percentile_ms(99),
             "meters": dict(eng.meters),
             "prompts": list(eng.prompts),
+            "models": {p: served[p] for p in eng.prompts if p in served},
         }
 
     def miss_causes(self) -> dict[str, Any]:
@@ -275,7 +316,7 @@ class Session:
             input=self.input_description,
             outputs=self.output_descriptions,
             hop_ms=1000.0 * eng.hop / eng.model_rate,
-            budget_ms=1000.0 * (eng.hop / eng.model_rate) * self.config.compute_budget_hops,
+            budget_ms=1000.0 * eng.compute_budget / eng.out_rate,
             latency_breakdown_ms={**eng.latency_breakdown(), **self._device_latency_ms()},
             gains_db={p: (None if (p in settings.mute or (settings.solo and p not in settings.solo))
                           else settings.gain_db.get(p, 0.0)) for p in [*settings.stems, REST]},
@@ -325,6 +366,8 @@ class Session:
             if self._route is not None:
                 self._route.engage()
             self._watch_devices()
+            if self.live and cfg.rt_priority:
+                realtime_thread(cfg.rt_priority)
             n = 0
             while not self._stop.is_set():
                 want = int(min(block, limit - self.frames_in))
@@ -401,6 +444,8 @@ class Session:
             step("restoring the routing", self._route.close)
         for sig, old in old_handlers.items():
             signal.signal(sig, old)
+        if self.live and self.config.rt_priority:
+            step("scheduling back to normal", normal_thread)
         self.report_written = {}
         try:
             self.report_written = self.report()
@@ -514,6 +559,19 @@ class Session:
                     )
         log.info("input: %s", self._device_in.description)
 
+    def _device_settings(self, cfg: SessionConfig) -> SessionConfig:
+        """Device block, PortAudio latency and output reserve, from the flags or, with
+        ``low_latency``, the smallest that are safe on the host API in use (said once)."""
+        if not cfg.low_latency:
+            return replace(cfg, device_block=cfg.device_block or 512, device_latency=cfg.device_latency or "high")
+        jack = "JACK" in self._device_in.hostapi
+        block = cfg.device_block or (128 if jack else 256)
+        self.low_latency = {"host_api": self._device_in.hostapi, "device_block": block,
+                            "device_latency": cfg.device_latency or "low", "output_reserve_blocks": 2}
+        log.warning("low latency on %s: device blocks of %d frames, PortAudio latency %s, an output reserve of 2"
+                    " blocks", self._device_in.hostapi, block, self.low_latency["device_latency"])
+        return replace(cfg, device_block=block, device_latency=self.low_latency["device_latency"])
+
     def _feedback(self, cfg: SessionConfig) -> bool:
         """Would an output play into what the input captures?"""
         din = self._device_in
@@ -544,7 +602,7 @@ class Session:
         for choice in self._device_out_choices:
             def opener(choice=choice):
                 return DeviceSink(choice, channels=self.source.channels, sample_rate=self.source.sample_rate,
-                                  blocksize=self.engine.block, latency=cfg.device_latency)
+                                  blocksize=self.engine.block, latency=cfg.device_latency, floor_frames=self._floor())
 
             sink = ResilientSink(choice, opener)
             self.sinks.append(sink)
@@ -558,6 +616,10 @@ class Session:
         if watched:
             self._watcher = DeviceWatcher(watched, before_check=self._route.ensure if self._route is not None else None)
             self._watcher.start()
+
+    def _floor(self) -> int | None:
+        """Output ring floor (frames): two blocks with low latency, else the sink's default."""
+        return 2 * self.engine.block if self.low_latency else None
 
     def _device_latency_ms(self) -> dict[str, float]:
         if not self.live:
@@ -612,7 +674,10 @@ class Session:
                 "solo": sorted(self.mix_settings.solo),
                 "fx": {k: dict(v) for k, v in self.mix_settings.fx.items()},
             },
-            "fx": fx_report(eng),
+            "fx": fx_report(eng.main if isinstance(eng, LaneEngine) else eng),
+            "thread_scheduling": granted() if self.live else {},
+            "low_latency": self.low_latency,
+            "lanes": eng.lane_report() if isinstance(eng, LaneEngine) else [],
             "sample_rate": self.source.sample_rate,
             "model_sample_rate": eng.model_rate,
             "channels": self.source.channels,
@@ -644,7 +709,7 @@ class Session:
             "audio_s": self.frames_in / self.source.sample_rate,
             "wall_s": self.wall_s,
             "hops": c.hops,
-            "skipped_hops": eng._runner.skipped,
+            "skipped_hops": eng.skipped_hops,
             "underflows": c.underflows,
             "plugin_errors": c.plugin_errors,
             "model_bypassed": c.bypassed,

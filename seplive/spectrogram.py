@@ -1,75 +1,56 @@
-"""Spectrogram pictures as PNG files, with nothing but numpy and zlib.
+"""Spectrogram pictures (PNG) drawn with matplotlib (the ``plot`` extra).
 
-Used by ``seplive demo`` for its before/after image: panels stacked top to bottom, each a
-log-magnitude spectrogram on a mel-like frequency axis, coloured dark (quiet) to bright
-(loud), separated by thin white lines.
+Used by ``seplive demo`` for its before/after image: one panel per signal, stacked top to
+bottom on a shared time axis in seconds, frequency in Hz on a logarithmic axis (30 Hz to
+16 kHz), level in dB relative to the loudest bin of all panels on one colour scale, each
+panel titled.
 """
 
 from __future__ import annotations
 
-import struct
-import zlib
 from pathlib import Path
 
 import numpy as np
 from scipy.signal import stft
 
-#: colour map anchors (black, deep purple, red, orange, pale yellow), 0..1 RGB
-_ANCHORS = np.array([
-    [0.00, 0.00, 0.02],
-    [0.26, 0.04, 0.41],
-    [0.72, 0.21, 0.33],
-    [0.98, 0.55, 0.04],
-    [0.99, 0.99, 0.75],
-])
+#: what to install when matplotlib is missing
+INSTALL_HINT = "pip install 'seplive[plot]' (matplotlib) for the picture"
 
 
-def colormap(v: np.ndarray) -> np.ndarray:
-    """Values in [0, 1] -> uint8 RGB, by linear interpolation between the anchors."""
-    v = np.clip(v, 0.0, 1.0) * (len(_ANCHORS) - 1)
-    i = np.minimum(v.astype(int), len(_ANCHORS) - 2)
-    f = (v - i)[..., None]
-    rgb = _ANCHORS[i] * (1 - f) + _ANCHORS[i + 1] * f
-    return (rgb * 255 + 0.5).astype(np.uint8)
-
-
-def write_png(path: str | Path, rgb: np.ndarray) -> None:
-    """Write an (height, width, 3) uint8 image as an 8-bit RGB PNG."""
-    h, w, _ = rgb.shape
-    raw = b"".join(b"\x00" + rgb[y].tobytes() for y in range(h))  # filter type 0 per row
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
-    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
-    png += chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b"")
-    Path(path).write_bytes(png)
-
-
-def spectrogram_image(audio: np.ndarray, rate: int, height: int = 160, width: int = 800,
-                      fmax: float = 16000.0, range_db: float = 80.0) -> np.ndarray:
-    """One panel: (height, width, 3) uint8, low frequencies at the bottom."""
+def spectrogram_db(audio: np.ndarray, rate: int, n_fft: int = 2048, hop: int = 512) -> tuple[np.ndarray, ...]:
+    """(times s, frequencies Hz, level dB) of ``audio`` ((frames,) or (frames, channels), mixed to mono)."""
     x = audio.mean(axis=1) if audio.ndim == 2 else audio
-    _, _, z = stft(x, fs=rate, nperseg=2048, noverlap=2048 - 512, boundary=None, padded=False)
-    mag = np.abs(z)
-    freqs = np.linspace(0, rate / 2, mag.shape[0])
-    mel = lambda f: 2595.0 * np.log10(1.0 + f / 700.0)  # noqa: E731
-    rows = np.interp(np.linspace(mel(30.0), mel(min(fmax, rate / 2)), height), mel(freqs), np.arange(len(freqs)))
-    cols = np.linspace(0, mag.shape[1] - 1, width)
-    # nearest bins (a picture, not a measurement): rows by mel, columns by time
-    img = mag[np.round(rows).astype(int)][:, np.round(cols).astype(int)]
-    db = 20 * np.log10(img + 1e-9)
-    top = db.max() if np.isfinite(db.max()) else 0.0
-    v = (db - (top - range_db)) / range_db
-    return colormap(v[::-1])
+    f, t, z = stft(x, fs=rate, nperseg=n_fft, noverlap=n_fft - hop, boundary=None, padded=False)
+    return t, f, 20.0 * np.log10(np.abs(z) + 1e-9)
 
 
-def before_after_png(path: str | Path, panels: list[np.ndarray], rate: int, width: int = 800,
-                     height: int = 160) -> None:
-    """Stack spectrograms of ``panels`` (each (frames, channels) audio), 2-pixel white gaps."""
-    images = []
-    for i, audio in enumerate(panels):
-        if i:
-            images.append(np.full((2, width, 3), 255, np.uint8))
-        images.append(spectrogram_image(audio, rate, height=height, width=width))
-    write_png(path, np.concatenate(images, axis=0))
+def before_after_png(path: str | Path, panels: list[np.ndarray], rate: int, titles: list[str] | None = None,
+                     fmax: float = 16000.0, range_db: float = 80.0) -> None:
+    """Write stacked spectrograms of ``panels`` (each (frames, channels) audio) to ``path``.
+
+    Raises ImportError with :data:`INSTALL_HINT` when matplotlib is not installed."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")  # files only: no display needed
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise ImportError(INSTALL_HINT) from None
+    titles = titles or [f"signal {i + 1}" for i in range(len(panels))]
+    specs = [spectrogram_db(p, rate) for p in panels]
+    top = max(float(s[2].max()) for s in specs)
+    fig, axes = plt.subplots(len(panels), 1, figsize=(10, 2.6 * len(panels) + 0.4), sharex=True, squeeze=False,
+                             constrained_layout=True)
+    mesh = None
+    for ax, (t, f, db), title in zip(axes[:, 0], specs, titles, strict=True):
+        keep = (f >= 30.0) & (f <= min(fmax, rate / 2))
+        mesh = ax.pcolormesh(t, f[keep], db[keep] - top, shading="auto", cmap="magma", vmin=-range_db, vmax=0.0,
+                             rasterized=True)
+        ax.set_yscale("log")
+        ax.set_ylim(30.0, min(fmax, rate / 2))
+        ax.set_ylabel("frequency (Hz)")
+        ax.set_title(title, loc="left", fontsize=11)
+    axes[-1, 0].set_xlabel("time (s)")
+    fig.colorbar(mesh, ax=axes[:, 0].tolist(), label="level (dB re loudest)", pad=0.01)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

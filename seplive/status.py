@@ -110,6 +110,9 @@ class LiveView:
             held = self.holds.update(name, pdb, now)
             gain = st["gains_db"].get(name, "") if name != "input" else ""
             gain_text = "" if gain == "" else ("muted" if gain is None else f"{gain:+.1f} dB")
+            models = st.get("models") or {}
+            if len(set(models.values())) > 1 and name in models:  # a plugin per prompt: say whose
+                gain_text += f"  {models[name]}"
             style = "red" if held > -0.1 else ("yellow" if held > -6 else "green")
             meters.add_row(
                 name, Text(_bar(rdb, held, self.width), style=style),

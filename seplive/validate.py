@@ -196,8 +196,14 @@ def check_model_options(name: str, options: Mapping[str, Any], where: str = "--m
     except Exception:  # an unknown or unavailable model: Session says so in its own words
         return dict(options)
     ranges = OPTION_RANGES.get(name, {})
+    from .models import registry
+
     for key, value in options.items():
         at = f"{where} {key}"
+        head, dot, rest = str(key).partition(".")
+        if dot and head in registry.available():  # NAME.key: an option of a routed plugin NAME
+            out[key] = check_model_options(head, {rest: value}, f"{where} {head}")[rest]
+            continue
         if known is not None and key not in known and key not in _PASSED_BY_SEPLIVE:
             listed = ", ".join(sorted(k for k in known if k not in _PASSED_BY_SEPLIVE)) or "none"
             raise PresetError(f"{at}: model '{name}' has no option {key!r} (its options: {listed})")

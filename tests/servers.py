@@ -162,6 +162,27 @@ class JackServer:
     def connect(self, a: str, b: str) -> None:
         subprocess.run(["jack_connect", a, b], check=True, capture_output=True, timeout=10)
 
+    def wait_ports(self, prefix: str, count: int = 4, timeout: float = 10.0) -> list[str]:
+        """The ports whose names start with ``prefix``, once ``count`` of them exist."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            ports = [p for p in self.ports() if p.startswith(prefix)]
+            if len(ports) >= count:
+                return ports
+            time.sleep(0.05)
+        raise AssertionError(f"no JACK ports {prefix}* appeared: {self.ports()}")
+
+    def rewire(self, src_client: str, dst_client: str) -> None:
+        """Unplug both clients from system:*, then src:out_k -> dst:in_k and back (stereo)."""
+        for c in (src_client, dst_client):
+            for k in (0, 1):
+                for a, b in ((f"system:capture_{k + 1}", f"{c}:in_{k}"), (f"{c}:out_{k}", f"system:playback_{k + 1}")):
+                    subprocess.run(["jack_disconnect", a, b], capture_output=True, timeout=10)
+        for k in (0, 1):
+            self.connect(f"{src_client}:out_{k}", f"{dst_client}:in_{k}")
+            self.connect(f"{dst_client}:out_{k}", f"{src_client}:in_{k}")
+
+
     def __exit__(self, *exc) -> None:
         if self.proc is not None:
             self.proc.terminate()
@@ -175,3 +196,13 @@ class JackServer:
             os.environ.pop("JACK_DEFAULT_SERVER", None)
         else:
             os.environ["JACK_DEFAULT_SERVER"] = self._saved_server
+
+
+#: a JACK test client (run as its own process): plays argv[1] (.npy) through "system, JACK"
+#: while recording argv[3] channels into argv[2]; its duplex stream adds one period
+JACK_PLAYREC = """
+import sys, numpy as np, sounddevice as sd
+sig = np.load(sys.argv[1])
+rec = sd.playrec(sig, 48000, channels=int(sys.argv[3]), device=("system, JACK", "system, JACK"), blocking=True)
+np.save(sys.argv[2], rec)
+"""

@@ -123,7 +123,7 @@ def soak(seconds: float, model: str = "center", warmup_s: float = 8.0, flood_rat
          flood_at: tuple[float, float] | None = None, extra: list[str] | None = None, flood_ports: int = 0) -> dict:
     """Run seplive live for ``seconds``; returns its report plus what was measured outside."""
     ref = chirp()
-    prompts = ["-p", "drums"] if model == "hpss" else ["-p", "vocals"]
+    prompts = ["-p", {"hpss": "drums", "dfn3": "speech"}.get(model, "vocals")]
     with PulseServer(RATE) as ps, tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         ps.pactl("load-module", "module-combine-sink", "sink_name=both", "slaves=speakers,app_out")

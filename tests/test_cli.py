@@ -165,14 +165,14 @@ def test_demo_makes_its_files_and_separates(tmp_path):
         assert res["snr_db"] > res["snr_of_mix_db"] + 3, res
     # a voice over the song (espeak-ng is installed by scripts/setup.sh)
     assert summary["speech"] and (demo / "true_speech.wav").is_file()
-    # the stems of the first preset, and a real PNG: two spectrogram panels of 800 x 160
+    # the stems of the first preset, and a real PNG: two spectrogram panels with axes (matplotlib)
     assert {p.name for p in (demo / "stems").iterdir()} == {"vocals.wav", "rest.wav"}
     png = (demo / "before-after.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     import struct
 
     w, h = struct.unpack(">II", png[16:24])
-    assert (w, h) == (800, 2 * 160 + 2)
+    assert (w, h) == (1000, 560)
     # it says where things are and what to try next
     for needle in ("before-after.png", "stems", "--input loopback", "--midi", "--osc"):
         assert needle in r.stdout

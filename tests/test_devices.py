@@ -4,6 +4,7 @@ started by the fixtures (scripts/setup.sh installs both)."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -13,7 +14,7 @@ import numpy as np
 import pytest
 import scipy.signal as ss
 import soundfile as sf
-from servers import JackServer, PulseServer
+from servers import JACK_PLAYREC, JackServer, PulseServer
 
 pytestmark = pytest.mark.devices
 RATE = 48000
@@ -193,24 +194,6 @@ def test_stall_in_the_worker_plays_dry_and_latency_recovers(pulse, tmp_path):
     assert np.sqrt((windows**2).mean(axis=1)).min() > 0.05 / np.sqrt(2) / 2, {k: rep[k] for k in ("output_restarts", "input_skipped_frames", "deadline_misses", "underflows")}
 
 
-JACK_CLIENT = """
-import sys, numpy as np, sounddevice as sd
-sig = np.load(sys.argv[1])
-rec = sd.playrec(sig, 48000, channels=int(sys.argv[3]), device=("system, JACK", "system, JACK"), blocking=True)
-np.save(sys.argv[2], rec)
-"""
-
-
-def _wait_ports(js, prefix, count=4, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        ports = [p for p in js.ports() if p.startswith(prefix)]
-        if len(ports) >= count:
-            return ports
-        time.sleep(0.05)
-    raise AssertionError(f"no JACK ports {prefix}* appeared: {js.ports()}")
-
-
 def _unplug_from_system(js, clients):
     text = subprocess.run(["jack_lsp", "-c"], capture_output=True, text=True).stdout
     port = None
@@ -220,17 +203,6 @@ def _unplug_from_system(js, clients):
         elif port and port.split(":")[0] in clients and line.strip().startswith("system:"):
             a, b = (port, line.strip()) if ":out_" in port else (line.strip(), port)
             subprocess.run(["jack_disconnect", a, b], capture_output=True, timeout=10)
-
-
-def _rewire(js, src_client, dst_client):
-    """Unplug both clients from system:*, then src:out_k -> dst:in_k."""
-    for c in (src_client, dst_client):
-        for k in (0, 1):
-            for a, b in ((f"system:capture_{k + 1}", f"{c}:in_{k}"), (f"{c}:out_{k}", f"system:playback_{k + 1}")):
-                subprocess.run(["jack_disconnect", a, b], capture_output=True, timeout=10)
-    for k in (0, 1):
-        js.connect(f"{src_client}:out_{k}", f"{dst_client}:in_{k}")
-        js.connect(f"{dst_client}:out_{k}", f"{src_client}:in_{k}")
 
 
 @pytest.fixture
@@ -248,16 +220,16 @@ def test_jack_identity_round_trip(jack, tmp_path):
     sig = np.zeros((3 * RATE, 2), np.float32)
     sig[int(1.5 * RATE) : int(1.5 * RATE) + len(ref), 0] = ref
     np.save(tmp_path / "sig.npy", sig)
-    (tmp_path / "client.py").write_text(JACK_CLIENT)
+    (tmp_path / "client.py").write_text(JACK_PLAYREC)
     report = tmp_path / "r.json"
     app = seplive("--input", "system, JACK", "--output", "system, JACK", "-m", "identity", "-p", "vocals",
                   "--duration", "5", "--device-block", "256", "--allow-feedback", "--report", report)
     client = None
     try:
-        _wait_ports(jack, "PortAudio:")
+        jack.wait_ports("PortAudio:")
         client = subprocess.Popen([sys.executable, str(tmp_path / "client.py"), str(tmp_path / "sig.npy"), str(tmp_path / "rec.npy"), "2"])
-        _wait_ports(jack, "PortAudio-01:")
-        _rewire(jack, "PortAudio-01", "PortAudio")
+        jack.wait_ports("PortAudio-01:")
+        jack.rewire("PortAudio-01", "PortAudio")
         assert client.wait(timeout=60) == 0
         assert app.wait(timeout=60) == 0, app.stderr.read()
     finally:  # never leave PortAudio clients behind a JACK server that is going away
@@ -276,6 +248,48 @@ def test_jack_identity_round_trip(jack, tmp_path):
     outside = 2 * 256
     assert abs(delay - outside - rep["latency_samples"]) <= rep["block_samples"], (delay, rep["latency_samples"], rep["latency_breakdown_ms"])
     assert rep["deadline_misses"] == 0
+    # the audio loop and the model thread ran under SCHED_FIFO (root here; elsewhere it says why not)
+    sched = rep["thread_scheduling"]
+    assert sched["MainThread"] == ("SCHED_FIFO 50" if os.geteuid() == 0 else sched["MainThread"])
+    assert "seplive-model" in sched
+
+
+def test_jack_low_latency_picks_the_period_and_reports_what_it_measures(tmp_path):
+    """--low-latency on JACK at 128-frame periods: blocks of one period, an output reserve
+    of two, the default model; the chirp comes back after the latency seplive reports (give
+    or take a period) plus the loop's two periods, and the report says what was chosen."""
+    ref = chirp()
+    sig = np.zeros((4 * RATE, 2), np.float32)
+    sig[int(2 * RATE) : int(2 * RATE) + len(ref)] = ref[:, None]
+    np.save(tmp_path / "sig.npy", sig)
+    (tmp_path / "client.py").write_text(JACK_PLAYREC)
+    report = tmp_path / "r.json"
+    with JackServer(RATE, period=128) as js:
+        app = seplive("--input", "system, JACK", "--output", "system, JACK", "--low-latency", "-p", "vocals",
+                      "--duration", "6", "--allow-feedback", "--report", report)
+        client = None
+        try:
+            js.wait_ports("PortAudio:", timeout=30)
+            client = subprocess.Popen([sys.executable, str(tmp_path / "client.py"), str(tmp_path / "sig.npy"),
+                                       str(tmp_path / "rec.npy"), "2"])
+            js.wait_ports("PortAudio-01:")
+            js.rewire("PortAudio-01", "PortAudio")
+            assert client.wait(timeout=60) == 0
+            err = app.communicate(timeout=60)[1]
+            assert app.returncode == 0, err
+        finally:
+            for proc in (client, app):
+                if proc is not None and proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+    assert "low latency on JACK" in err
+    rep = json.loads(report.read_text())
+    assert rep["low_latency"]["device_block"] == 128 and rep["block_samples"] == 128
+    assert rep["low_latency"]["output_reserve_blocks"] == 2
+    p, _ = peaks_of(np.load(tmp_path / "rec.npy"), ref)
+    assert len(p) >= 1, p
+    delay = p[0] - int(2 * RATE) - 2 * 128
+    assert abs(delay - rep["latency_samples"]) <= 128, (delay, rep["latency_samples"], rep["latency_breakdown_ms"])
 
 
 @pytest.fixture
@@ -293,15 +307,15 @@ def test_jack_stems_out_each_stem_on_its_own_pair(jack8, tmp_path):
     onset = int(1.5 * RATE)  # silence first: the ports are wired while it plays
     sig[:onset] = 0
     np.save(tmp_path / "sig.npy", sig.astype(np.float32))
-    (tmp_path / "client.py").write_text(JACK_CLIENT)
+    (tmp_path / "client.py").write_text(JACK_PLAYREC)
     report = tmp_path / "r.json"
     app = seplive("--input", "system, JACK", "--output", "none", "--stems-out", "system, JACK", "-m", "center",
                   "-p", "vocals", "musicbg", "--duration", "6", "--device-block", "256", "--report", report)
     client = None
     try:
-        _wait_ports(jack8, "PortAudio:", 8)
+        jack8.wait_ports("PortAudio:", 8)
         client = subprocess.Popen([sys.executable, str(tmp_path / "client.py"), str(tmp_path / "sig.npy"), str(tmp_path / "rec.npy"), "6"])
-        _wait_ports(jack8, "PortAudio-01:", 8)
+        jack8.wait_ports("PortAudio-01:", 8)
         _unplug_from_system(jack8, {"PortAudio", "PortAudio-01"})
         for k in range(2):
             jack8.connect(f"PortAudio-01:out_{k}", f"PortAudio:in_{k}")

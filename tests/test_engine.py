@@ -275,3 +275,38 @@ def test_bad_changes_are_refused_and_the_audio_goes_on():
     y = process_array(eng, x)
     assert eng.counters.rejected_changes == 5
     np.testing.assert_allclose(y, x, atol=1e-6)
+
+
+class BrokenStateful(Separator):
+    """A stateful plugin whose stems are silence, failing every third hop."""
+
+    name = "broken-stateful"
+    prompts = ("vocals",)
+    windowed = False
+    default_hop_samples = 480
+
+    def __init__(self):
+        super().__init__()
+        self.calls = 0
+
+    def process(self, window, prompts):
+        self.calls += 1
+        if self.calls % 3 == 0:
+            raise RuntimeError("boom")
+        return np.zeros((len(prompts), *window.shape), np.float32)
+
+
+@pytest.mark.parametrize("fade_ms", [None, 0.0])
+def test_stateful_miss_fade_is_short_and_does_not_click(fade_ms):
+    """A stateful plugin holds back only its 2 ms miss fade (latency), and the switch to the
+    dry input and back, every third hop here, stays smooth; with no fade it clicks."""
+    x = tones(48000, 0.5, [440.0], 1, amp=0.5)
+    eng = Engine(BrokenStateful(), isolate("vocals"), EngineConfig(source_rate=48000, channels=1, crossfade_ms=fade_ms))
+    y = process_array(eng, x)[2000:-2000, 0]
+    assert eng.counters.plugin_errors > 0 and db(y) > db(x) - 12
+    curvature = np.abs(np.diff(y, 2)).max() / np.abs(np.diff(x[:, 0], 2)).max()
+    if fade_ms is None:
+        assert eng.crossfade == 96  # 2 ms at 48 kHz
+        assert curvature < 3.0
+    else:
+        assert curvature > 30.0  # a step: what the fade prevents

@@ -44,6 +44,13 @@ def test_reported_latency_is_the_measured_latency(hop):
     assert eng.counters.plugin_errors == 0
 
 
+def test_the_default_model_reports_at_most_12_ms_in_file_mode():
+    """model delay 128 + three quarters of a 384 hop of compute budget + a 2 ms miss fade"""
+    eng = Engine(tiny(), isolate("vocals"), EngineConfig(source_rate=48000, channels=2))
+    assert eng.latency_samples == 128 + 288 + 96
+    assert eng.latency_samples <= 0.012 * 48000
+
+
 def test_latency_through_the_resamplers_by_cross_correlation():
     """At 44.1 kHz the engine resamples around the 48 kHz model; a band-limited signal
     comes back where the reported latency says, to the sample."""

@@ -604,6 +604,7 @@ class OscControl:
     def _state(self) -> dict[str, tuple]:
         """Every feedback message of the current mix: address -> arguments."""
         s = self._ctl.settings()
+        served = self._session.served_by()
         out: dict[str, tuple] = {
             PREFIX + "/stems": tuple(self._ctl.stems),
             PREFIX + "/prompts": tuple(s.stems),
@@ -617,6 +618,7 @@ class OscControl:
             out[base + "/solo"] = (int(stem in s.solo),)
             if stem != REST:
                 out[base + "/selected"] = (int(stem in s.stems),)
+                out[base + "/model"] = (served.get(stem, ""),)
         for stem, params in s.fx.items():
             for name, value in params.items():
                 out[f"{PREFIX}/fx/{stem}/{name.replace('.', '/')}"] = (round(float(value), 4),)

@@ -57,9 +57,14 @@ def search_path() -> list[Path]:
 
 
 def soundfont_files() -> list[Path]:
-    """Every soundfont file on the search path, deduplicated by real path, in a stable order."""
+    """Every soundfont file on the search path, deduplicated by real path, in a stable order;
+    nothing in the real-recording panel's held-out folders (``seplive.data.panel``)."""
+    from .panel import is_heldout  # here, not at the top: panel imports mixing, which imports this module
+
     seen: dict[str, Path] = {}
     for entry in search_path():
+        if is_heldout(entry):  # the real-recording panel's folders are never training material
+            continue
         if entry.is_file() and entry.suffix.lower() in SUFFIXES:
             found = [entry]
         elif entry.is_dir():
@@ -68,6 +73,8 @@ def soundfont_files() -> list[Path]:
             found = []
         for p in found:
             real = os.path.realpath(p)
+            if is_heldout(real):
+                continue
             if "default-gm" in p.name.lower():  # Debian's alternatives link to another file here
                 continue
             seen.setdefault(real, p)

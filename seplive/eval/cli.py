@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["add_arguments", "main", "TASKS"]
+__all__ = ["add_arguments", "main", "TASKS", "PANEL_TASKS", "FAMILIES"]
 
 TASKS = ("music4", "speech_music", "speech_sfx", "karaoke")
 #: the speech tasks again with real voices (alsa-utils' and pyo's recordings; seplive.data.recordings)
@@ -24,6 +24,11 @@ REAL_TASKS = ("real_speech_music", "real_speech_sfx")
 #: the music tasks again, the same songs placed as a studio mix places them (lead vocals and bass
 #: centred, the comping parts panned; seplive.data MixtureSampler.studio_mix)
 STUDIO_TASKS = ("studio_music4", "studio_karaoke")
+#: the real-recording panel (seplive.data.panel): mixtures made only of recordings that ship in
+#: Debian/PyPI packages, held out from training by source; ``--tasks realpanel`` is all of them
+PANEL_TASKS = ("realpanel_speech_music", "realpanel_speech_sfx", "realpanel_drums", "realpanel_other", "realpanel_vocals")
+#: task families: a name in --tasks that stands for several tasks
+FAMILIES = {"realpanel": PANEL_TASKS}
 BASELINES = ("mixture", "center", "hpss")
 #: oracle masks (seplive.eval.oracle): the ceiling of a mask that knows the true sources; on request
 ORACLE_BASELINES = ("oracle-irm", "oracle-psm", "oracle-irm-offline")
@@ -39,8 +44,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "low-latency STFT) and oracle-irm-offline (a symmetric 1024-sample STFT), or 'none' "
                         "(default: mixture,center,hpss)")
     d = p.add_argument_group("data")
-    d.add_argument("--tasks", help=f"held-out tasks, comma list of {', '.join(TASKS + STUDIO_TASKS + REAL_TASKS)} (default: all, the real "
-                   "ones where alsa-utils' or pyo's recordings are installed; none with --stems)")
+    d.add_argument("--tasks", help=f"held-out tasks, comma list of {', '.join(TASKS + STUDIO_TASKS + REAL_TASKS + PANEL_TASKS)} "
+                   "or the family 'realpanel' (all realpanel_* tasks: real recordings only, docs/real-panel.md) "
+                   "(default: all, the real ones where their recordings are installed; none with --stems)")
     d.add_argument("--n", type=int, default=4, help="examples per task (default 4)")
     d.add_argument("--seed", type=int, default=1234, help="held-out seed (default 1234)")
     d.add_argument("--seconds", type=float, default=6.0, help="held-out example length (default 6)")
@@ -113,18 +119,29 @@ def _have_recordings() -> bool:
     return bool(recording_paths())
 
 
+def _have_panel() -> bool:
+    try:
+        from ..data.panel import panel_available
+    except ImportError:
+        return False
+    return panel_available()
+
+
 def _sets(args: argparse.Namespace, rate: int) -> list[tuple[str, list[Any]]]:
     sets: list[tuple[str, list[Any]]] = []
     if args.tasks:
         tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
+        tasks = list(dict.fromkeys(x for t in tasks for x in FAMILIES.get(t, (t,))))
     elif args.stems:
         tasks = []
     else:
         tasks = list(TASKS + STUDIO_TASKS) + (list(REAL_TASKS) if _have_recordings() else [])
-    known = TASKS + STUDIO_TASKS + REAL_TASKS
+        tasks += list(PANEL_TASKS) if _have_panel() else []
+    known = TASKS + STUDIO_TASKS + REAL_TASKS + PANEL_TASKS
     for t in tasks:
         if t not in known:
-            raise ValueError(f"--tasks: unknown task '{t}'; choose from {', '.join(known)}")
+            raise ValueError(f"--tasks: unknown task '{t}'; choose from {', '.join(known)} or the family "
+                             f"{', '.join(FAMILIES)}")
     if args.n <= 0 or args.seconds <= 0:
         raise ValueError("--n and --seconds must be positive")
     if tasks:
@@ -138,6 +155,10 @@ def _sets(args: argparse.Namespace, rate: int) -> list[tuple[str, list[Any]]]:
             kw = {"n": args.n, "seed": args.seed, "sample_rate": rate, "seconds": args.seconds, "channels": args.channels}
             if t in REAL_TASKS:
                 sets.append((t, real_heldout_set(t, **kw)))
+            elif t in PANEL_TASKS:
+                from ..data.panel import panel_set
+
+                sets.append((t, panel_set(t, **kw)))
             elif t in STUDIO_TASKS:
                 sets.append((t, heldout_set(t.removeprefix("studio_"), studio=True, **kw)))
             else:

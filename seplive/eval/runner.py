@@ -228,6 +228,8 @@ def evaluate(
             rate = int(ex.sample_rate)
             prompts = list(ex.prompts)
             row: dict[str, Any] = {"task": task, "index": k, "prompts": prompts, "scores": {}}
+            if getattr(ex, "name", ""):  # what the example is made of (real stems, the real-recording panel)
+                row["name"] = ex.name
             memo: dict[int, tuple[float, float]] = {}
             for system in systems:
                 slots = [j for j, p in enumerate(prompts) if system.knows(p)]
@@ -283,6 +285,7 @@ def evaluate(
                             silent[key] = silent.get(key, 0) + 1
                         else:
                             scores.setdefault(key, []).append(r)
+                    row.setdefault("scored", {}).setdefault(system.name, {})[mode] = sub_prompts  # what each entry is
                     row["scores"].setdefault(system.name, {})[mode] = [
                         None if r is None else {m: round(v, 3) for m, v in r.items()} for r in results
                     ]

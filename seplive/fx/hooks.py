@@ -86,7 +86,7 @@ def make_rack(engine: Engine, mix: MixSettings) -> FxRack | None:
     for stem in mix.fx:
         if stem == REST:
             raise SeparatorError("effects apply to separated stems, not to 'rest'")
-        engine.plugin.check_prompts([stem])
+        engine.check_prompts([stem])
     if _uses_fx(mix.fx) or (engine.config.threaded and installed()):
         try:
             load_pyo()

@@ -63,6 +63,9 @@ class Separator(ABC):
     hop_multiple: int = 1
     #: hop used when the user gives none
     default_hop_samples: int = 512
+    #: model time the engine grants per hop live, in hops (part of the latency); a plugin
+    #: whose measured per-hop p99 sits well under its hop may ask for less
+    compute_budget_hops: float = 1.0
     #: one line for ``seplive models``
     description: str = ""
 
@@ -94,6 +97,11 @@ class Separator(ABC):
         self.device = device
         if self.sample_rate is None and sample_rate is not None:
             self.stream_rate = sample_rate
+
+    def prepare_streams(self, streams: int) -> None:  # noqa: B027 (optional hook)
+        """Called once after :meth:`prepare` with how many independent streams (channel
+        groups, the first axis of ``window``) each call will carry; plugins that keep a
+        state per stream create them here rather than on the first hop."""
 
     @abstractmethod
     def process(self, window: np.ndarray, prompts: Sequence[str]) -> np.ndarray:

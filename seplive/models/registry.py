@@ -18,6 +18,7 @@ _FACTORIES: dict[str, str | Callable[..., Separator]] = {
     "tuss": "seplive.models.tuss:TussSeparator",
     "lasaft": "seplive.models.lasaft:LasaftSeparator",
     "native": "seplive.models.native:NativeSeparator",
+    "dfn3": "seplive.models.dfn3:Dfn3Separator",
     "checkpoint": "seplive.eval.plugin:open_checkpoint",
 }
 

@@ -18,7 +18,8 @@ output sample ``k`` is the mix for input sample ``k - latency_samples``.  The la
 * ``slack``: the most the stem signal ever lags behind what the output needs, found once
   by running the same resamplers and hop logic on silence (hop buffering, lookahead and
   the resamplers' bursts), plus
-* a compute budget of ``compute_budget_hops`` hops, the time the model gets per hop live.
+* a compute budget of ``compute_budget_hops`` hops (by default the plugin's own
+  ``compute_budget_hops``), the time the model gets per hop live.
 
 A hop whose result is not there when the output needs it (deadline miss), or whose plugin
 raised or returned the wrong shape, plays the delayed dry input instead, crossfaded in and
@@ -54,6 +55,12 @@ _BYPASSED = RuntimeError("bypassed")
 DC_LIMIT = 0.05
 #: deadline misses (and at least 5 % of hops) before the too-slow advice is given, once
 OVERLOAD_MISSES = 20
+#: default crossfades (ms): two windows of a windowed plugin overlap by this much ...
+WINDOWED_CROSSFADE_MS = 5.0
+#: ... and a stateful plugin's output fades to the dry input and back around a missed hop
+#: over this much (held back from every hop, so it is latency; 2 ms of a raised-cosine fade
+#: moves no energy above a few hundred Hz: no click, tests/test_engine.py measures it)
+MISS_FADE_MS = 2.0
 
 
 @dataclass
@@ -67,20 +74,30 @@ class EngineConfig:
     hop_samples: int | None = None
     context_samples: int | None = None
     lookahead_samples: int | None = None
-    crossfade_ms: float = 5.0
+    #: the overlap crossfade of windowed plugins and the miss fade of all; None: 5 ms for a
+    #: windowed plugin (two windows' overlap), 2 ms for a stateful one (it fades only
+    #: around a missed hop, and every sample of it is latency)
+    crossfade_ms: float | None = None
     #: model time granted per hop live, in hops (part of the latency)
-    compute_budget_hops: float = 1.0
+    compute_budget_hops: float | None = None
     resample_quality: str = "HQ"
     ramp_ms: float = 10.0
     device: str = "cpu"
     #: run the model on its own thread with deadlines (live and --realtime)
     threaded: bool = False
+    #: SCHED_FIFO priority of the model thread (0: the normal scheduler; see stream/priority.py)
+    rt_priority: int = 0
     #: also deliver the selected stems and rest one by one (``Engine.last_stems``)
     stem_outputs: bool = False
     #: master look-ahead limiter on the output (adds its look-ahead to the latency)
     limiter: bool = False
     limiter_ceiling_db: float = -0.5
     limiter_lookahead_ms: float = 1.5
+    #: when several plugins share a session (one per prompt, see seplive.stream.lanes): the
+    #: session's whole prompt vocabulary (the mix's rows, in this order) ...
+    vocabulary: tuple[str, ...] | None = None
+    #: ... and the prompts this engine's plugin computes (None: all it knows)
+    serves: tuple[str, ...] | None = None
 
 
 @dataclass
@@ -127,11 +144,12 @@ class Engine:
             raise SeparatorError("the input has no channels")
         self.model_rate = int(plugin.sample_rate or self.source_rate)
         plugin.bind_rate(self.model_rate)
-        for stem in mix.stems:
-            plugin.check_prompts([stem])
+        self.vocabulary = list(dict.fromkeys(cfg.vocabulary or plugin.prompts))
+        self.serves = frozenset(plugin.prompts if cfg.serves is None else cfg.serves)
+        plugin.check_prompts(sorted(self.serves))
+        self.check_prompts(mix.stems)
         if not mix.stems:
             raise SeparatorError("no stems selected: give --prompts or --mute")
-        self.vocabulary = list(dict.fromkeys(plugin.prompts))
 
         # -- windowing -------------------------------------------------------------------
         hop = int(cfg.hop_samples or plugin.default_hop_samples)
@@ -141,8 +159,10 @@ class Engine:
                 f"hop {hop} samples is not a multiple of {mult}, which model '{plugin.name}' needs"
             )
         self.hop = hop
-        self.crossfade = min(hop // 2, int(round(cfg.crossfade_ms * self.model_rate / 1000.0)))
         self.windowed = bool(plugin.windowed)
+        fade_ms = cfg.crossfade_ms if cfg.crossfade_ms is not None else (
+            WINDOWED_CROSSFADE_MS if self.windowed else MISS_FADE_MS)
+        self.crossfade = min(hop // 2, int(round(fade_ms * self.model_rate / 1000.0)))
         if self.windowed:
             ctx = plugin.context_samples if cfg.context_samples is None else int(cfg.context_samples)
             la = plugin.lookahead_samples if cfg.lookahead_samples is None else int(cfg.lookahead_samples)
@@ -176,6 +196,8 @@ class Engine:
             self.model_channels, self.groups = 1, self.channels
         else:  # stereo model: channel pairs (mono duplicated, an odd last channel too)
             self.model_channels, self.groups = 2, (self.channels + 1) // 2
+        plugin.prepare_streams(self.groups)
+        self._idle = False  # the last hop had no prompt of this plugin's (it was not called)
 
         # -- alignment: the stem signal's delay must be whole output samples ---------------
         g = math.gcd(self.model_rate, self.out_rate)
@@ -192,7 +214,11 @@ class Engine:
         self._zch = self.channels + 1 + len(self.stem_tap) * self.channels
         self.last_stems: np.ndarray | None = None
         self.slack = self._simulate_slack()
-        self.compute_budget = int(math.ceil(cfg.compute_budget_hops * hop * self.out_rate / self.model_rate))
+        budget_hops = plugin.compute_budget_hops if cfg.compute_budget_hops is None else cfg.compute_budget_hops
+        self.compute_budget = int(math.ceil(budget_hops * hop * self.out_rate / self.model_rate))
+        #: output samples this engine waits beyond its own latency, to line up with the
+        #: slowest plugin of a session that has several (see :meth:`align_to`)
+        self.align_delay = 0
         # the mix before the master limiter, and the limiter's look-ahead on top
         self._mix_latency = self.stem_delay + self.slack + self.compute_budget
         self.limiter_delay = fx_hooks.limiter_delay(cfg, self.out_rate)
@@ -227,7 +253,7 @@ class Engine:
         self._mfifo = IndexedFifo(self.channels, capacity=4 * (self.context + self.hop + self.lookahead) + 4096)
         self._mfifo.push(np.zeros((self.align_pad, self.channels), np.float32))
         self._dry = IndexedFifo(self.channels, capacity=4 * (self.latency_samples + self.block) + 4096)
-        self._z = IndexedFifo(self._zch, capacity=4 * (self.slack + self.compute_budget + self.block) + 4096)
+        self._z = IndexedFifo(self._zch, capacity=4 * (self.slack + self.compute_budget + self.align_delay + self.block) + 4096)
         self._next_submit = 0  # next hop whose window is submitted
         self._next_final = 0  # next hop to finalise
         self._tail: tuple[np.ndarray, tuple[str, ...]] | None = (
@@ -246,9 +272,25 @@ class Engine:
             self._runner.close()
         skip_cb = None if self.windowed else self.plugin.reset
         if cfg.threaded:
-            self._runner = ThreadedRunner(self._compute, skip_stale=True, on_skip=skip_cb)
+            self._runner = ThreadedRunner(self._compute, skip_stale=True, on_skip=skip_cb, rt_priority=cfg.rt_priority)
         else:
             self._runner = InlineRunner(self._compute, skip_stale=False)
+
+    @property
+    def mix_latency(self) -> int:
+        """Input to the mix, before the master limiter, in output samples."""
+        return self._mix_latency
+
+    def align_to(self, mix_latency: int) -> None:
+        """Delay this engine's output to ``mix_latency`` samples (at least its own): the
+        stems of several plugins then meet at the output.  Restarts the stream."""
+        extra = int(mix_latency) - (self._mix_latency - self.align_delay)
+        if extra < 0:
+            raise SeparatorError(f"cannot align model '{self.plugin.name}' to {mix_latency} samples: it needs {self._mix_latency}")
+        self.align_delay = extra
+        self._mix_latency = self.stem_delay + self.slack + self.compute_budget + extra
+        self.latency_samples = self._mix_latency + self.limiter_delay
+        self.reset_stream()
 
     def close(self) -> None:
         """Stop the model thread and let the plugin finish (save what it records...)."""
@@ -277,13 +319,18 @@ class Engine:
     def compute_stats(self):
         return self._runner.stats
 
+    @property
+    def skipped_hops(self) -> int:
+        """Stale hops the model thread never computed (their time had passed)."""
+        return self._runner.skipped
+
     def latency_breakdown(self) -> dict[str, float]:
         """Parts of the latency, in milliseconds."""
         to_ms = 1000.0 / self.model_rate
         return {
             "crossfade_ms": self.crossfade * to_ms,
             "model_delay_ms": self.plugin_delay * to_ms,
-            "alignment_ms": self.align_pad * to_ms,
+            "alignment_ms": self.align_pad * to_ms + self.align_delay * 1000.0 / self.out_rate,
             "buffering_ms": self.slack * 1000.0 / self.out_rate,
             "compute_budget_ms": self.compute_budget * 1000.0 / self.out_rate,
             "hop_ms": self.hop * to_ms,
@@ -311,7 +358,23 @@ class Engine:
                 flat = flat[:, : self.channels]
         return np.ascontiguousarray(flat.transpose(2, 0, 1))
 
+    def check_prompts(self, names) -> None:
+        """Raise SeparatorError for a stem nobody in this session serves."""
+        if self.config.vocabulary is None:
+            self.plugin.check_prompts([n for n in names if n != REST])
+            return
+        for n in names:
+            if n != REST and n not in self.vocabulary:
+                raise SeparatorError(f"no model in this session serves '{n}'; they serve: {' '.join(self.vocabulary)}")
+
     def _compute(self, job: Job) -> tuple[np.ndarray, tuple[str, ...]]:
+        if not job.prompts:  # none of this plugin's stems is playing: it rests
+            self._idle = True
+            n = self.hop + (self.crossfade if self.windowed else 0)
+            return np.zeros((n, 0, self.channels), np.float32), ()
+        if self._idle and not self.windowed:  # a stateful plugin back from rest: a fresh stream
+            self.plugin.reset()
+        self._idle = False
         out = self.plugin.process(self._group(job.window), list(job.prompts))
         out = np.asarray(out, dtype=np.float32)
         if not np.isfinite(out).all():
@@ -376,9 +439,9 @@ class Engine:
                 if change.kind in ("prompts", "toggle_prompt", "replace"):
                     names = (list(change.value) if change.kind == "prompts" else list(change.value.stems)
                              if change.kind == "replace" else [change.stem])
-                    self.plugin.check_prompts([n for n in names if n != REST])
-                elif change.stem is not None and change.stem != REST:
-                    self.plugin.check_prompts([change.stem])
+                    self.check_prompts(names)
+                elif change.stem is not None:
+                    self.check_prompts([change.stem])
                 if change.kind == "fx":
                     fx_hooks.check_change(self, change)
                 if change.kind not in KINDS:
@@ -416,7 +479,7 @@ class Engine:
             keep.update(self.vocabulary[i] for i in np.nonzero(coef)[0])
         for p in [p for p in self._last_selected if p not in keep]:
             del self._last_selected[p]
-        prompts = tuple(p for p in self.vocabulary if p in keep)
+        prompts = tuple(p for p in self.vocabulary if p in keep and p in self.serves)
         self._steady_prompts = prompts if steady else None
         return prompts
 
@@ -592,8 +655,16 @@ class Engine:
         ``deadline`` (``time.monotonic()``; live outputs pass the time their buffer runs
         dry), then played dry and counted as a miss.
         """
+        z, dry = self.pull_mix(frames, deadline)
+        return self.finish_block(z, dry)
+
+    def pull_mix(self, frames: int, deadline: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The next ``frames`` of the mix as its two signals, before they are combined:
+        ``z`` (frames, C + 1 + taps): the stem part of the mix, the gain of the dry input,
+        then the tapped stems; and ``dry`` (frames, C), the input delayed to line up."""
         t = self._out_pos
-        need_end = t + frames - self.slack - self.compute_budget
+        behind = self.slack + self.compute_budget + self.align_delay
+        need_end = t + frames - behind
         asked = None
         if deadline is not None:
             self.counters.deadline_pulls += 1
@@ -618,7 +689,7 @@ class Engine:
         self._runner.drop_before(self._next_final)
         if self._z.end < need_end:
             self.counters.underflows += 1
-        zlo = t - self.slack - self.compute_budget
+        zlo = t - behind
         z = self._z.read(zlo, frames)
         if self._z.end < zlo + frames:  # never computed (underflow): play dry there
             z[max(self._z.end - zlo, 0) :, self.channels] = 1.0
@@ -627,6 +698,12 @@ class Engine:
         self._z.discard_before(zlo + frames)
         self._dry.discard_before(t - self._mix_latency + frames)
         self._out_pos += frames
+        return z, dry
+
+    def finish_block(self, z: np.ndarray, dry: np.ndarray) -> np.ndarray:
+        """Combine :meth:`pull_mix`'s signals into the output block: the stem part plus
+        the dry input at its gain, the tapped stems and rest, the master limiter, meters."""
+        frames = len(z)
         C = self.channels
         out = z[:, :C] + z[:, C : C + 1] * dry
         if self.stem_tap:

@@ -16,6 +16,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from .priority import realtime_thread
+
 log = logging.getLogger("seplive.runner")
 
 #: how many compute times are kept for percentiles (a ring: memory stays flat)
@@ -114,8 +116,10 @@ class ThreadedRunner(InlineRunner):
         compute: Callable[[Job], object],
         skip_stale: bool,
         on_skip: Callable[[], None] | None = None,
+        rt_priority: int = 0,
     ) -> None:
         super().__init__(compute, skip_stale)
+        self._rt_priority = int(rt_priority)
         self._skip_stale = skip_stale
         self._on_skip = on_skip
         self._jobs: deque[Job] = deque()
@@ -141,6 +145,8 @@ class ThreadedRunner(InlineRunner):
         return result
 
     def _loop(self) -> None:
+        if self._rt_priority:
+            realtime_thread(self._rt_priority)
         while True:
             with self._cv:
                 while not self._jobs and not self._closed:

@@ -66,6 +66,9 @@ class NativeSeparator(Separator):
     hop_multiple = PRESETS["small"]["hop"]
     default_hop_samples = DEFAULT_HOP_FRAMES * PRESETS["small"]["hop"]
     delay_samples = PRESETS["small"]["synthesis_window"] - PRESETS["small"]["hop"]
+    # three quarters of a hop: the traced path's paced p99 measured 43-55 % of the hop on
+    # the 2-core VM (docs/benchmarks/native.md), so a quarter of a hop is latency it never used
+    compute_budget_hops = 0.75
     description = "seplive's own causal streaming network (8 prompts, 48 kHz stereo, 2.7 ms model delay)"
 
     def __init__(
