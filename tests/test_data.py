@@ -8,6 +8,7 @@ import itertools
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -20,8 +21,10 @@ from seplive.data import (
     Example,
     MixtureSampler,
     SoundfontNotFound,
+    augment,
     heldout_set,
     mixing,
+    produce,
     render,
     rule_violations,
     soundfonts,
@@ -510,3 +513,104 @@ def test_torch_dataset_shards_and_pads(one_torch_thread):
         ex = Example(m.numpy(), [PROMPTS[int(k)] for k in p[:n]], t[:n].numpy(), 8000)
         found.add(direct[digest(ex)])
     assert found == set(range(1, 9))
+
+
+# --- production switches (seplive.data.produce) ------------------------------------------------
+
+def _pedalboard():
+    if not produce.available():
+        pytest.skip("no pedalboard (the 'data' extra)")
+
+
+def test_production_switches_at_zero_keep_every_example():
+    kw = dict(seed=4, sample_rate=16000, seconds=1.0, tasks=["music4", "karaoke", "speech_music"], songs_reuse=2)
+    plain = MixtureSampler(**kw)
+    zero = MixtureSampler(**kw, produced_mix=0.0, loud_master=0.0, spoken_vocals=0.0)
+    for i in range(4):
+        a, b = plain.example(i), zero.example(i)
+        assert a.prompts == b.prompts
+        np.testing.assert_array_equal(a.targets, b.targets)
+    # at a share, the songs and examples not drawn are as they were too
+    half = MixtureSampler(**kw, produced_mix=0.5, spoken_vocals=0.5, loud_master=0.5) if produce.available() else None
+    if half is not None:
+        songs = [k for k in range(6) if not half.produced(k) and not half.spoken(k)]
+        assert songs
+        for k in songs[:2]:
+            for role, v in plain.song_stems(k).items():
+                np.testing.assert_array_equal(v, half.song_stems(k)[role])
+    for name in ("produced_mix", "loud_master", "spoken_vocals"):
+        with pytest.raises(ValueError, match=f"{name} must be between 0 and 1"):
+            MixtureSampler(**kw, **{name: 1.5})
+
+
+def test_produced_mix_processes_stems_keeps_their_levels_and_the_sum():
+    _pedalboard()
+    kw = dict(seed=5, sample_rate=16000, seconds=1.5, tasks=["music4"], songs_reuse=1)
+    plain, made = MixtureSampler(**kw), MixtureSampler(**kw, produced_mix=1.0)
+    again = MixtureSampler(**kw, produced_mix=1.0)
+    for song in range(2):
+        a, b = plain.song_stems(song), made.song_stems(song)
+        for role in ("drums", "bass", "vocals"):  # a mix chain, at the stem's own level
+            assert not np.allclose(a[role], b[role])
+            np.testing.assert_allclose(augment.rms(b[role]), augment.rms(a[role]), rtol=1e-3)
+        for role, v in b.items():
+            assert np.all(np.isfinite(v)) and np.max(np.abs(v)) < 4.0
+            np.testing.assert_array_equal(v, again.song_stems(song)[role])  # deterministic
+    for i in range(2):
+        ex = made.example(i)
+        assert np.array_equal(ex.targets.sum(axis=0), ex.mixture) and np.max(np.abs(ex.mixture)) <= 0.98 + 1e-6
+        np.testing.assert_array_equal(ex.targets, again.example(i).targets)
+
+
+def test_amp_distorts_a_clean_tone():
+    _pedalboard()
+    rate = 16000
+    t = np.arange(rate) / rate
+    tone = np.stack([0.1 * np.sin(2 * np.pi * 220 * t)] * 2).astype(np.float32)
+    out = produce.amp(np.random.default_rng(0), tone, rate)
+    spec = np.abs(np.fft.rfft(out[0]))
+    fundamental = spec[215:225].max()
+    harmonics = spec[430:4000].max()  # a clean sine has none
+    assert harmonics > 0.05 * fundamental
+    np.testing.assert_allclose(augment.rms(out), augment.rms(tone), rtol=1e-3)
+
+
+def test_loud_master_is_one_gain_on_every_target():
+    kw = dict(seed=6, sample_rate=16000, seconds=1.5, tasks=["music4", "speech_sfx"], songs_reuse=1)
+    plain, loud = MixtureSampler(**kw), MixtureSampler(**kw, loud_master=1.0)
+    for i in range(3):
+        a, b = plain.example(i), loud.example(i)
+        assert np.array_equal(b.targets.sum(axis=0), b.mixture) and np.max(np.abs(b.mixture)) <= 0.98 + 1e-6
+        np.testing.assert_array_equal(b.targets, loud.example(i).targets)
+        big = np.abs(a.targets) > 1e-3
+        ratio = np.where(big, b.targets / np.where(big, a.targets, 1.0), np.nan)  # the gain, per target
+        with warnings.catch_warnings():  # samples where every target is near silent have no ratio
+            warnings.simplefilter("ignore", RuntimeWarning)
+            common = np.nanmedian(ratio, axis=(0, 1))  # one gain per sample
+        ok = ~np.isnan(common)
+        np.testing.assert_allclose(ratio[:, :, ok][big[:, :, ok]],
+                                   np.broadcast_to(common[ok], ratio[:, :, ok].shape)[big[:, :, ok]], rtol=1e-3)
+
+        def crest(x):
+            return float(np.max(np.abs(x)) / (augment.rms(x) + 1e-12))
+
+        assert crest(b.mixture) < crest(a.mixture)  # limited: louder against its peaks
+    rng = np.random.default_rng(0)
+    mix = rng.standard_normal((2, 16000)).astype(np.float32) * 0.1
+    g = produce.limiter_gain(np.random.default_rng(1), mix, 16000)
+    assert g.shape == (16000,) and np.all(g > 0) and np.max(np.abs(mix * g)) <= 1.0 + 1e-6
+
+
+def test_spoken_vocals_put_a_centred_voice_in_the_song():
+    kw = dict(seed=7, sample_rate=16000, seconds=1.5, tasks=["karaoke"], songs_reuse=1)
+    plain, spoken = MixtureSampler(**kw), MixtureSampler(**kw, spoken_vocals=1.0)
+    for song in range(2):
+        a, b = plain.song_stems(song), spoken.song_stems(song)
+        for role in ("drums", "bass", "other"):  # the band is the same
+            np.testing.assert_array_equal(a[role], b[role])
+        v = b["vocals"]
+        np.testing.assert_array_equal(v[0], v[1])  # dead centre
+        assert 0.05 < augment.rms(v) < 0.2 and not np.allclose(v, a["vocals"])
+        np.testing.assert_array_equal(v, MixtureSampler(**kw, spoken_vocals=1.0).song_stems(song)["vocals"])
+    ex = spoken.example(0)
+    assert np.array_equal(ex.targets.sum(axis=0), ex.mixture) and augment.rms(ex.targets[0]) > 1e-3

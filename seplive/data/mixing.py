@@ -29,7 +29,7 @@ import numpy as np
 import soxr
 
 from ..models.prompts import PROMPTS
-from . import augment, midi, sfx, singing, speech
+from . import augment, midi, produce, sfx, singing, speech
 from .render import render_part
 from .soundfonts import require
 
@@ -130,12 +130,17 @@ class MixtureSampler:
     balance, so nothing tells the parts apart by where they sit.  Its random numbers come
     from streams of their own: 0 leaves every example as it was, and a song's notes, sounds,
     crops and levels are the same at any share.
+    ``produced_mix``, ``loud_master``, ``spoken_vocals``: the shares of songs produced with
+    pedalboard's effects, of examples limited as a loud release, and of songs whose lead is
+    spoken or rapped, centred (``seplive.data.produce``).  Each draws from streams of its own:
+    at 0 every example is as it was.
     """
 
     def __init__(self, seed: int = 0, sample_rate: int = 48000, seconds: float = 4.0, channels: int = 2,
                  tasks: list[str] | None = None, dropout: float = 0.25, songs_reuse: int = 8,
                  song_cache: int = 4, stream: int = 0, sung_vocals: float = 0.7, gm_effects: float = 0.2,
-                 flite_speech: float = 0.0, studio_mix: float = 0.0) -> None:
+                 flite_speech: float = 0.0, studio_mix: float = 0.0, produced_mix: float = 0.0,
+                 loud_master: float = 0.0, spoken_vocals: float = 0.0) -> None:
         if tasks is not None:
             unknown = [t for t in tasks if t not in TASKS]
             if unknown or not tasks:
@@ -160,6 +165,13 @@ class MixtureSampler:
         self.studio_mix = float(studio_mix)
         if not 0.0 <= self.studio_mix <= 1.0:
             raise ValueError(f"studio_mix must be between 0 and 1, not {studio_mix}")
+        for name in ("produced_mix", "loud_master", "spoken_vocals"):
+            value = float(locals()[name])
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be between 0 and 1, not {value}")
+            setattr(self, name, value)
+        if self.produced_mix > 0 and not produce.available():
+            raise ValueError("produced_mix > 0 needs pedalboard (pip install pedalboard, the 'data' extra)")
         self.length = int(round(self.seconds * self.sample_rate))
         self._songs = _SongCache(song_cache)
         self.melodic, self.drum_fonts = require()
@@ -181,9 +193,22 @@ class MixtureSampler:
             return False
         return bool(np.random.default_rng([self.seed, 0x52, self.stream, song]).random() < self.studio_mix)
 
+    def produced(self, song: int) -> bool:
+        """Whether song number ``song``'s stems go through a mix chain (see ``produced_mix``)."""
+        if self.produced_mix <= 0.0:
+            return False
+        return bool(np.random.default_rng([self.seed, 0x54, self.stream, song]).random() < self.produced_mix)
+
+    def spoken(self, song: int) -> bool:
+        """Whether song number ``song``'s lead is spoken or rapped (see ``spoken_vocals``)."""
+        if self.spoken_vocals <= 0.0:
+            return False
+        return bool(np.random.default_rng([self.seed, 0x56, self.stream, song]).random() < self.spoken_vocals)
+
     def _render_song(self, song: int) -> dict[str, np.ndarray]:
         rng = np.random.default_rng([self.seed, 0x50, self.stream, song])
         pans = np.random.default_rng([self.seed, 0x53, self.stream, song]) if self.studio(song) else None
+        prod = np.random.default_rng([self.seed, 0x55, self.stream, song]) if self.produced(song) else None
         seconds = max(2 * self.seconds, 8.0)
         s = midi.compose(rng, seconds)
         total = s.seconds
@@ -204,11 +229,20 @@ class MixtureSampler:
                 bank, preset = 0, (part.program if part.program in font.programs else min(font.programs))
             audio = render_part(part, s.seconds_per_beat, font.path, self.sample_rate, total, bank=bank,
                                 preset=preset)
+            if prod is not None and part.role == "other":
+                audio = produce.comping(prod, audio, self.sample_rate, part.program)
             level = augment.rms(audio)
             if level > 1e-6:  # comping parts at random relative levels inside "other"
                 if pans is not None and part.role == "other":
                     audio = augment.pan_mono(audio, float(pans.choice([-1.0, 1.0]) * pans.uniform(0.25, 0.9)))
                 stems[part.role] += audio * (float(rng.uniform(0.5, 1.0)) * 0.1 / level)
+        if self.spoken(song):  # the sung lead is rendered all the same, so the other draws stay put
+            voice = np.random.default_rng([self.seed, 0x57, self.stream, song])
+            stems["vocals"] = produce.spoken_lead(voice, total, s.beats_per_bar * s.seconds_per_beat,
+                                                  self.sample_rate, self.flite_speech > 0)
+        if prod is not None:
+            for role in ("drums", "bass", "vocals"):
+                stems[role] = produce.stem(prod, stems[role], self.sample_rate, role)
         return stems
 
     def _crop(self, rng: np.random.Generator, stems: dict[str, np.ndarray], need: list[str]) -> dict[str, np.ndarray]:
@@ -283,11 +317,12 @@ class MixtureSampler:
             if not any(active):
                 active[int(rng.integers(len(prompts)))] = True
         need = [p for p, a in zip(prompts, active, strict=True) if a and p in INSTRUMENTS]
-        stems, studio = None, False
+        stems, studio, centre = None, False, False
         if need or any(p == "musicbg" for p, a in zip(prompts, active, strict=True) if a):
             song = int(index) // self.songs_reuse
             stems = self._crop(rng, self.song_stems(song), need)
             studio = self.studio(song)
+            centre = self.spoken(song)
         targets = np.zeros((len(prompts), self.channels, self.length), np.float32)
         for i, (p, a) in enumerate(zip(prompts, active, strict=True)):
             src_rng = np.random.default_rng([self.seed, self.stream, int(index), 1 + i])
@@ -311,8 +346,14 @@ class MixtureSampler:
                     continue
             low, high = (-20.0, 0.0) if p in BACKGROUND else (-10.0, 0.0)
             width = 0.1 if studio and p in ("vocals", "bass") else 1.0  # a studio centres lead and bass
+            if centre and p == "vocals":
+                width = 0.0  # a spoken or rapped lead sits dead centre
             targets[i] = augment.process(src_rng, src, self.sample_rate, self.channels,
                                          float(src_rng.uniform(low, high)), width=width)
+        if self.loud_master > 0:
+            master = np.random.default_rng([self.seed, 0x58, self.stream, int(index)])
+            if master.random() < self.loud_master:  # a gain on the mix, the same on every target
+                targets *= produce.limiter_gain(master, targets.sum(axis=0), self.sample_rate)
         targets *= np.float32(10 ** (rng.uniform(-12.0, 0.0) / 20))  # overall level
         mixture = targets.sum(axis=0)
         peak = float(np.max(np.abs(mixture))) if mixture.size else 0.0

@@ -18,6 +18,9 @@ Layout (every key optional except ``model.architecture``)::
     fixed_batch = false               # true: every step sees batch 0 (overfit check)
     flite_speech = 0.0                # share of speech read by flite's voices (needs flite)
     studio_mix = 0.0                  # share of songs placed as a studio would (centred lead)
+    produced_mix = 0.0                # share of songs through pedalboard mix chains (amp, comp, ...)
+    loud_master = 0.0                 # share of examples limited as a loud release (gain on all)
+    spoken_vocals = 0.0               # share of songs with a spoken or rapped lead, centred
 
     [optim]
     lr = 1e-3
@@ -84,6 +87,13 @@ class DataSection:
     #: share of songs placed as a studio places them: lead vocals and bass centred, the comping
     #: parts of "other" panned each on its own (else every stem sits near the centre)
     studio_mix: float = 0.0
+    #: share of songs whose stems go through pedalboard's mix chains (guitar amps, compressors,
+    #: saturation, chorus, reverb); needs pedalboard (the 'data' extra)
+    produced_mix: float = 0.0
+    #: share of examples driven 3-12 dB into a look-ahead limiter whose gain scales every target
+    loud_master: float = 0.0
+    #: share of songs whose lead ("vocals") is spoken or rapped by espeak-ng/flite, dead centre
+    spoken_vocals: float = 0.0
 
 
 @dataclass
@@ -204,8 +214,9 @@ def _check(cfg: TrainConfig) -> None:
         raise ConfigError(f"config key 'data.dropout' must be in [0, 1), got {cfg.data.dropout}")
     if not 0.0 <= cfg.data.flite_speech <= 1.0:
         raise ConfigError(f"config key 'data.flite_speech' must be in [0, 1], got {cfg.data.flite_speech}")
-    if not 0.0 <= cfg.data.studio_mix <= 1.0:
-        raise ConfigError(f"config key 'data.studio_mix' must be in [0, 1], got {cfg.data.studio_mix}")
+    for key in ("studio_mix", "produced_mix", "loud_master", "spoken_vocals"):
+        if not 0.0 <= getattr(cfg.data, key) <= 1.0:
+            raise ConfigError(f"config key 'data.{key}' must be in [0, 1], got {getattr(cfg.data, key)}")
     if not 0.0 < cfg.loss.inactive_weight <= 1.0:
         raise ConfigError(f"config key 'loss.inactive_weight' must be in (0, 1], got {cfg.loss.inactive_weight}")
     if cfg.data.num_workers < 0:

@@ -111,6 +111,9 @@ def make_sampler(data: Any) -> ExampleSource:
         "dropout": data.dropout,
         "flite_speech": data.flite_speech,
         "studio_mix": data.studio_mix,
+        "produced_mix": data.produced_mix,
+        "loud_master": data.loud_master,
+        "spoken_vocals": data.spoken_vocals,
     }
     if data.tasks is not None:
         kw["tasks"] = list(data.tasks)
