@@ -125,15 +125,21 @@ def _latency(v: Any, where: str) -> float | str:
     return _number(0.0, 10.0)(v, where)
 
 
+def _env_pairs(v: Any, where: str, what: str) -> Any:
+    """An environment variable's ``"a=1,b=2"`` as a table; any other value as it is."""
+    if not isinstance(v, str):
+        return v
+    pairs = {}
+    for item in [s for s in v.split(",") if s.strip()]:
+        k, sep, val = item.partition("=")
+        if not sep:
+            raise PresetError(f"{where}: expected {what} pairs, got {item!r}")
+        pairs[k.strip()] = val
+    return pairs
+
+
 def _gain_table(v: Any, where: str) -> dict[str, float]:
-    if isinstance(v, str):  # environment: "vocals=-6,drums=3"
-        pairs = {}
-        for item in [s for s in v.split(",") if s.strip()]:
-            k, sep, val = item.partition("=")
-            if not sep:
-                raise PresetError(f"{where}: expected STEM=DB pairs, got {item!r}")
-            pairs[k.strip()] = val
-        v = pairs
+    v = _env_pairs(v, where, "STEM=DB")  # environment: "vocals=-6,drums=3"
     if not isinstance(v, dict):
         raise PresetError(f"{where}: expected a table of stem = dB, got {v!r}")
     db = _number(-120.0, 24.0)
@@ -158,14 +164,7 @@ def _osc_spec(v: Any, where: str) -> str:
 def _models_table(v: Any, where: str) -> dict[str, str | list[str]]:
     """``{prompt: model}`` or ``{prompt: [model, fallback...]}`` (the first that loads here);
     environment: ``"speech=dfn3,sfx=native"``."""
-    if isinstance(v, str):
-        pairs: dict[str, Any] = {}
-        for item in [s for s in v.split(",") if s.strip()]:
-            k, sep, val = item.partition("=")
-            if not sep:
-                raise PresetError(f"{where}: expected PROMPT=MODEL pairs, got {item!r}")
-            pairs[k.strip()] = val
-        v = pairs
+    v = _env_pairs(v, where, "PROMPT=MODEL")
     if not isinstance(v, dict):
         raise PresetError(f"{where}: expected a table of prompt = model, got {v!r}")
     out: dict[str, str | list[str]] = {}

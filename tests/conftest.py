@@ -38,3 +38,12 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture
+def no_user_config(tmp_path, monkeypatch):
+    """No user config and no SEPLIVE_* variables: the run sees only its flags and presets."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    for k in list(os.environ):
+        if k.startswith("SEPLIVE_"):
+            monkeypatch.delenv(k)

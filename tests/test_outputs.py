@@ -6,7 +6,6 @@ really plays; a truncated WAV says so."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -20,12 +19,7 @@ from seplive import cli
 RATE = 48000
 
 
-@pytest.fixture(autouse=True)
-def no_user_config(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
-    for k in list(os.environ):
-        if k.startswith("SEPLIVE_"):
-            monkeypatch.delenv(k)
+pytestmark = pytest.mark.usefixtures("no_user_config")
 
 
 @pytest.fixture
