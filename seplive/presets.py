@@ -50,7 +50,9 @@ def _str(v: Any, where: str) -> str:
     return v.strip()
 
 
-def _number(lo: float = -math.inf, hi: float = math.inf, integer: bool = False) -> Callable[[Any, str], float]:
+def _number(lo: float = -math.inf, hi: float = math.inf, integer: bool = False,
+            lo_open: bool = False) -> Callable[[Any, str], float]:
+    """A checker of finite numbers in [lo, hi] (``lo_open``: (lo, hi]); text may end in dB or ms."""
     def check(v: Any, where: str) -> float:
         if isinstance(v, str):
             try:
@@ -58,13 +60,13 @@ def _number(lo: float = -math.inf, hi: float = math.inf, integer: bool = False) 
             except ValueError:
                 raise PresetError(f"{where}: expected a number, got {v!r}") from None
         if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
-            raise PresetError(f"{where}: expected a number, got {v!r}")
+            raise PresetError(f"{where}: expected a finite number, got {v!r}")
         if integer:
             if float(v) != int(v):
                 raise PresetError(f"{where}: expected a whole number, got {v!r}")
             v = int(v)
-        if not lo <= v <= hi:
-            raise PresetError(f"{where}: {v} is out of range [{lo:g}, {hi:g}]")
+        if v < lo or v > hi or (lo_open and v == lo):
+            raise PresetError(f"{where}: {v:g} is out of range {'(' if lo_open else '['}{lo:g}, {hi:g}]")
         return v
 
     return check

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from .presets import KEYS, PresetError
+from .presets import KEYS, PresetError, _number
 
 #: TOML files (presets, user config, MIDI maps) larger than this are refused unread: the
 #: largest shipped one is 4 KB, and parsing 64 KiB takes tomllib ~0.1 s of the GIL
@@ -37,26 +37,6 @@ MAX_DURATION_S = 7 * 24 * 3600.0
 def flag_name(dest: str) -> str:
     """``hop_ms`` -> ``--hop-ms`` (how errors name a flag)."""
     return "--" + dest.replace("_", "-")
-
-
-def _number(lo: float, hi: float, integer: bool = False, lo_open: bool = False) -> Callable[[Any, str], float]:
-    def check(v: Any, where: str) -> float:
-        if isinstance(v, str):
-            try:
-                v = float(v.strip())
-            except ValueError:
-                raise PresetError(f"{where}: expected a number, got {v!r}") from None
-        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
-            raise PresetError(f"{where}: expected a finite number, got {v!r}")
-        if integer:
-            if float(v) != int(v):
-                raise PresetError(f"{where}: expected a whole number, got {v!r}")
-            v = int(v)
-        if v < lo or v > hi or (lo_open and v == lo):
-            raise PresetError(f"{where}: {v:g} is out of range {'(' if lo_open else '['}{lo:g}, {hi:g}]")
-        return v
-
-    return check
 
 
 def port(text: Any, where: str, allow_zero: bool = True) -> tuple[str, int]:
