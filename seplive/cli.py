@@ -328,7 +328,8 @@ def _flag_settings(args: argparse.Namespace) -> dict[str, object]:
 def _cmd_run(args: argparse.Namespace) -> int:
     from .models.base import SeparatorError
     from .presets import PresetSwitcher, layer
-    from .session import Session, SessionConfig, is_file_spec
+    from .session import Session, SessionConfig
+    from .stream.files import is_file_spec
     from .validate import check_model_options, check_run_flags, check_selection
 
     for k, v in check_run_flags(vars(args)).items():

@@ -29,7 +29,7 @@ from .models.prompts import REST, canonical
 from .models.routing import PluginRoute
 from .stream.devices import DeviceError
 from .stream.engine import Engine, EngineConfig
-from .stream.files import AUDIO_EXTENSIONS, FileSink, FileSource
+from .stream.files import FileSink, FileSource, is_file_spec
 from .stream.lanes import LaneEngine
 from .stream.priority import DEFAULT_PRIORITY, granted, normal_thread, realtime_thread
 from .stream.stalls import StallMeter
@@ -111,12 +111,6 @@ if hasattr(signal, "SIGHUP"):
     STOP_SIGNALS[signal.SIGHUP] = "hung up (SIGHUP)"
 
 
-def is_file_spec(spec: str) -> bool:
-    """Files are named by path: an existing file, or a name with an audio extension."""
-    p = Path(spec)
-    return p.is_file() or p.suffix.lower().lstrip(".") in AUDIO_EXTENSIONS or "/" in spec or "\\" in spec
-
-
 class Session:
     """Builds the pieces from a :class:`SessionConfig` and runs them until the input
     ends, ``duration_s`` passes, or :meth:`stop` (SIGINT) is called."""
@@ -188,28 +182,16 @@ class Session:
         select_fx_stems(self.mix_settings)
         self.source = self._open_source(cfg) if self.live else FileSource(cfg.input)
         lanes = self.models.lanes if self.models is not None and self.models.single is None else None
-        main = lanes[0][0] if lanes else self.plugin
-        model_rate = main.sample_rate or self.source.sample_rate
-
-        def samples(n: int | None, ms: float | None) -> int | None:
-            if n is not None:
-                return int(n)
-            if ms is not None:
-                return int(round(ms * model_rate / 1000.0))
-            return None
-
-        hop = samples(cfg.hop_samples, cfg.hop_ms)
-        if hop is not None and cfg.hop_samples is None:
-            main.bind_rate(model_rate)
-            mult = max(int(main.hop_multiple), 1)
-            hop = max(mult, int(math.ceil(hop / mult)) * mult)
         engine_config = EngineConfig(
             source_rate=self.source.sample_rate,
             channels=self.source.channels,
             block_samples=cfg.block_samples or (cfg.device_block if self.live else None),
-            hop_samples=hop,
-            context_samples=samples(cfg.context_samples, cfg.context_ms),
-            lookahead_samples=samples(cfg.lookahead_samples, cfg.lookahead_ms),
+            hop_samples=cfg.hop_samples,
+            hop_ms=cfg.hop_ms,
+            context_samples=cfg.context_samples,
+            context_ms=cfg.context_ms,
+            lookahead_samples=cfg.lookahead_samples,
+            lookahead_ms=cfg.lookahead_ms,
             crossfade_ms=cfg.crossfade_ms,
             compute_budget_hops=cfg.compute_budget_hops,
             resample_quality=cfg.resample_quality,

@@ -368,7 +368,7 @@ def check_destinations(cfg: Any, live: bool, log_json: str | None = None) -> Non
     nothing is written over the input or over another destination of the same run; a file
     input plays to a device only when paced (--realtime); a name that is neither an audio
     file nor (with a live input) a device is refused.  One line each, naming the flag."""
-    from .session import is_file_spec
+    from .stream.files import is_file_spec
 
     writable = {"wav", "flac", "ogg", "aiff", "aif", "w64", "caf"}
     outputs = [o for o in [cfg.output, *cfg.outputs] if o and str(o).strip().lower() != "none"]

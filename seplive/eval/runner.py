@@ -50,20 +50,6 @@ class EngineSettings:
     lookahead_samples: int | None = None
     device: str = "cpu"
 
-    def resolve(self, plugin: Separator, model_rate: int) -> tuple[int | None, int | None, int | None]:
-        def pick(samples: int | None, ms: float | None, multiple: int) -> int | None:
-            if samples is not None:
-                return int(samples)
-            if ms is None:
-                return None
-            return max(multiple, int(round(ms * model_rate / 1000.0 / multiple)) * multiple)
-
-        m = max(int(plugin.hop_multiple), 1)
-        hop = pick(self.hop_samples, self.hop_ms, m)
-        ctx = pick(self.context_samples, self.context_ms, 1)
-        la = pick(self.lookahead_samples, self.lookahead_ms, 1)
-        return hop, ctx, la
-
 
 @dataclass
 class System:
@@ -151,10 +137,11 @@ def run_engine(
 
     c, n = mix.shape
     model_rate = int(plugin.sample_rate or rate)
-    plugin.bind_rate(model_rate)
-    hop, ctx, la = settings.resolve(plugin, model_rate)
-    cfg = EngineConfig(source_rate=rate, channels=c, hop_samples=hop, context_samples=ctx, lookahead_samples=la,
-                       device=settings.device, stem_outputs=True)  # fmt: skip
+    s = settings
+    cfg = EngineConfig(source_rate=rate, channels=c, hop_samples=s.hop_samples, hop_ms=s.hop_ms,
+                       context_samples=s.context_samples, context_ms=s.context_ms,
+                       lookahead_samples=s.lookahead_samples, lookahead_ms=s.lookahead_ms,
+                       device=s.device, stem_outputs=True)  # fmt: skip
     eng = Engine(plugin, MixSettings.from_cli(list(prompts), [], {}), cfg)
     try:
         block = eng.block

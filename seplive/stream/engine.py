@@ -74,6 +74,11 @@ class EngineConfig:
     hop_samples: int | None = None
     context_samples: int | None = None
     lookahead_samples: int | None = None
+    #: the same three in milliseconds, used where the sample count is None: converted at
+    #: the model's rate, the hop rounded up to the plugin's hop multiple (see ms_to_samples)
+    hop_ms: float | None = None
+    context_ms: float | None = None
+    lookahead_ms: float | None = None
     #: the overlap crossfade of windowed plugins and the miss fade of all; None: 5 ms for a
     #: windowed plugin (two windows' overlap), 2 ms for a stateful one (it fades only
     #: around a missed hop, and every sample of it is latency)
@@ -130,6 +135,19 @@ class EngineCounters:
     error_kinds: dict[str, int] = field(default_factory=dict)
 
 
+def ms_to_samples(samples: int | None, ms: float | None, rate: int, multiple: int = 1) -> int | None:
+    """A window length given in samples or in milliseconds, as samples at ``rate``: the
+    sample count when given, else ``ms`` rounded up to a whole ``multiple`` (at least one).
+    The one rule for ``--hop``/``--hop-ms`` and friends, in ``run`` and in ``eval``."""
+    if samples is not None:
+        return int(samples)
+    if ms is None:
+        return None
+    m = max(int(multiple), 1)
+    return max(m, int(math.ceil(round(float(ms) * rate / 1000.0, 6) / m)) * m) if m > 1 else int(
+        math.ceil(round(float(ms) * rate / 1000.0, 6)))
+
+
 class Engine:
     """Runs a :class:`Separator` over a stream of blocks.  See the module docstring."""
 
@@ -152,8 +170,8 @@ class Engine:
             raise SeparatorError("no stems selected: give --prompts or --mute")
 
         # -- windowing -------------------------------------------------------------------
-        hop = int(cfg.hop_samples or plugin.default_hop_samples)
         mult = max(int(plugin.hop_multiple), 1)
+        hop = ms_to_samples(cfg.hop_samples, cfg.hop_ms, self.model_rate, mult) or int(plugin.default_hop_samples)
         if hop % mult:
             raise SeparatorError(
                 f"hop {hop} samples is not a multiple of {mult}, which model '{plugin.name}' needs"
@@ -164,8 +182,10 @@ class Engine:
             WINDOWED_CROSSFADE_MS if self.windowed else MISS_FADE_MS)
         self.crossfade = min(hop // 2, int(round(fade_ms * self.model_rate / 1000.0)))
         if self.windowed:
-            ctx = plugin.context_samples if cfg.context_samples is None else int(cfg.context_samples)
-            la = plugin.lookahead_samples if cfg.lookahead_samples is None else int(cfg.lookahead_samples)
+            ctx = ms_to_samples(cfg.context_samples, cfg.context_ms, self.model_rate)
+            la = ms_to_samples(cfg.lookahead_samples, cfg.lookahead_ms, self.model_rate)
+            ctx = plugin.context_samples if ctx is None else ctx
+            la = plugin.lookahead_samples if la is None else la
             if ctx < 0 or la < 0:
                 raise SeparatorError("context and lookahead must be >= 0 samples")
             # the overlap crossfade needs at least `crossfade` samples of past context
@@ -175,9 +195,9 @@ class Engine:
             plugin.context_samples = ctx
             plugin.lookahead_samples = la
         else:
-            if cfg.context_samples:
+            if cfg.context_samples or cfg.context_ms:
                 log.info("model '%s' is stateful: --context is ignored", plugin.name)
-            if cfg.lookahead_samples:
+            if cfg.lookahead_samples or cfg.lookahead_ms:
                 raise SeparatorError(
                     f"model '{plugin.name}' is stateful and sets its own lookahead; drop --lookahead"
                 )

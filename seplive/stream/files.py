@@ -47,6 +47,12 @@ class AudioFileError(RuntimeError):
     """A file cannot be read or written (the message says which and why)."""
 
 
+def is_file_spec(spec: str) -> bool:
+    """Files are named by path: an existing file, or a name with an audio extension."""
+    p = Path(spec)
+    return p.is_file() or p.suffix.lower().lstrip(".") in AUDIO_EXTENSIONS or "/" in spec or "\\" in spec
+
+
 class FileSource:
     """Reads ``(frames, channels)`` float32 blocks from an audio file, never all at once."""
 

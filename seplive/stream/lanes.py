@@ -61,7 +61,8 @@ class LaneEngine:
                 if i:  # the lanes advance together: one block size, one limiter (on the first);
                     # --hop and the windows are the first plugin's, the others keep their own
                     cfg = replace(cfg, block_samples=self.lanes[0].block, limiter=False, hop_samples=None,
-                                  context_samples=None, lookahead_samples=None)
+                                  context_samples=None, lookahead_samples=None, hop_ms=None,
+                                  context_ms=None, lookahead_ms=None)
                 self.lanes.append(Engine(plugin, copy.deepcopy(mix), cfg))
             target = max(lane.mix_latency for lane in self.lanes)
             for lane in self.lanes:
