@@ -13,89 +13,60 @@ naming the file, the key and the nearest valid choice.
 
 from __future__ import annotations
 
-import difflib
 import math
 import os
-import site
-import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .config import (
+    ConfigError,
+    boolean_text,
+    check_keys,
+    choice,
+    did_you_mean,
+    host_port,
+    number,
+    read_toml,
+    shipped_dir,
+    text,
+    text_list,
+    user_config_dir,
+)
 from .models.prompts import ALIASES, PROMPTS, REST, canonical
 
+#: a preset, user config or SEPLIVE_* variable that cannot be used: the config kit's one
+#: error class (one line, control characters escaped), by the name callers know
+PresetError = ConfigError
 
-class PresetError(ValueError):
-    """A preset, user config or SEPLIVE_* variable that cannot be used (one line: a key or
-    value the message quotes has its control characters escaped, a newline as \\n)."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__("".join(c if c.isprintable() else repr(c)[1:-1] for c in str(message)))
+__all__ = [
+    "DEFAULTS", "KEYS", "LIVE_KEYS", "Key", "Layers", "PresetError", "PresetInfo", "PresetSwitcher", "check_settings",
+    "find_preset", "from_environment", "layer", "list_presets", "load_preset", "load_user_config", "nearest",
+    "osc_spec", "search_dirs", "shipped_dir", "user_config_dir", "user_config_path",
+]
 
 
 def nearest(word: str, choices: list[str] | tuple[str, ...]) -> str:
     """`` (did you mean 'x'?)`` or the valid choices, for an error message."""
-    by_lower = {c.lower(): c for c in choices}
-    close = difflib.get_close_matches(str(word).lower(), list(by_lower), n=1, cutoff=0.5)
-    if close:
-        return f" (did you mean {by_lower[close[0]]!r}?)"
-    return f" (valid: {', '.join(sorted(choices))})"
+    return did_you_mean(word, choices) or f" (valid: {', '.join(sorted(choices))})"
 
 
-# -- value checkers: (value, where) -> checked value ------------------------------------------
-def _str(v: Any, where: str) -> str:
-    if not isinstance(v, str) or not v.strip():
-        raise PresetError(f"{where}: expected a text value, got {v!r}")
-    return v.strip()
-
-
+# -- value checkers: (value, where) -> checked value (the config kit's, and these) ------------
 def _number(lo: float = -math.inf, hi: float = math.inf, integer: bool = False,
             lo_open: bool = False) -> Callable[[Any, str], float]:
     """A checker of finite numbers in [lo, hi] (``lo_open``: (lo, hi]); text may end in dB or ms."""
-    def check(v: Any, where: str) -> float:
-        if isinstance(v, str):
-            try:
-                v = float(v.strip().lower().removesuffix("db").removesuffix("ms"))
-            except ValueError:
-                raise PresetError(f"{where}: expected a number, got {v!r}") from None
-        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
-            raise PresetError(f"{where}: expected a finite number, got {v!r}")
-        if integer:
-            if float(v) != int(v):
-                raise PresetError(f"{where}: expected a whole number, got {v!r}")
-            v = int(v)
-        if v < lo or v > hi or (lo_open and v == lo):
-            raise PresetError(f"{where}: {v:g} is out of range {'(' if lo_open else '['}{lo:g}, {hi:g}]")
-        return v
-
-    return check
+    return number(lo, hi, integer=integer, lo_open=lo_open, units=True)
 
 
-def _bool(v: Any, where: str) -> bool:
-    if isinstance(v, str):
-        low = v.strip().lower()
-        if low in ("1", "true", "yes", "on"):
-            return True
-        if low in ("0", "false", "no", "off"):
-            return False
-    if isinstance(v, bool):
-        return v
-    raise PresetError(f"{where}: expected true or false, got {v!r}")
-
-
-def _choice(*choices: str) -> Callable[[Any, str], str]:
-    def check(v: Any, where: str) -> str:
-        s = _str(v, where)
-        if s not in choices:
-            raise PresetError(f"{where}: {s!r} is not one of {', '.join(choices)}{nearest(s, choices).split(' (valid')[0]}")
-        return s
-
-    return check
+def osc_spec(v: Any, where: str) -> str:
+    """A checker for ``osc`` settings: ``[HOST:]PORT`` with a port in range."""
+    host_port(v, where)
+    return str(v).strip()
 
 
 def _prompt(v: Any, where: str) -> str:
-    name = canonical(_str(v, where))
+    name = canonical(text(v, where))
     valid = [*PROMPTS, REST, "query"]
     if name not in valid:
         hint = nearest(name, valid)
@@ -111,14 +82,6 @@ def _prompt_list(v: Any, where: str) -> list[str]:
     if not isinstance(v, list):
         raise PresetError(f"{where}: expected a list of prompts, got {v!r}")
     return [_prompt(x, where) for x in v]
-
-
-def _str_list(v: Any, where: str) -> list[str]:
-    if isinstance(v, str):
-        v = [s for s in v.split(",") if s.strip()]
-    if not isinstance(v, list) or not v:
-        raise PresetError(f"{where}: expected a list of names, got {v!r}")
-    return [_str(x, where) for x in v]
 
 
 def _latency(v: Any, where: str) -> float | str:
@@ -157,12 +120,6 @@ def _options_table(v: Any, where: str) -> dict[str, Any]:
     return dict(v)
 
 
-def _osc_spec(v: Any, where: str) -> str:
-    from .validate import osc_spec
-
-    return osc_spec(v, where)
-
-
 def _models_table(v: Any, where: str) -> dict[str, str | list[str]]:
     """``{prompt: model}`` or ``{prompt: [model, fallback...]}`` (the first that loads here);
     environment: ``"speech=dfn3,sfx=native"``."""
@@ -174,7 +131,7 @@ def _models_table(v: Any, where: str) -> dict[str, str | list[str]]:
         prompt = _prompt(k, f"{where}.{k}")
         if prompt in (REST, "query"):
             raise PresetError(f"{where}.{k}: '{prompt}' is not served by a model of its own")
-        out[prompt] = _str_list(x, f"{where}.{k}") if isinstance(x, list) else _str(x, f"{where}.{k}")
+        out[prompt] = text_list(x, f"{where}.{k}") if isinstance(x, list) else text(x, f"{where}.{k}")
     return out
 
 
@@ -200,14 +157,14 @@ class Key:
 
 #: every setting a preset, the user config or a SEPLIVE_* variable may give (argparse dests)
 KEYS: dict[str, Key] = {
-    "description": Key(_str, "one line shown by 'seplive presets'"),
-    "preset": Key(_str, "a preset to start from (user config and SEPLIVE_PRESET only)"),
-    "input": Key(_str, "a file or a device (default, mic, loopback, a name, a number)"),
-    "output": Key(_str_list, "files or devices"),
-    "model": Key(_str, "the separation plugin"),
+    "description": Key(text, "one line shown by 'seplive presets'"),
+    "preset": Key(text, "a preset to start from (user config and SEPLIVE_PRESET only)"),
+    "input": Key(text, "a file or a device (default, mic, loopback, a name, a number)"),
+    "output": Key(text_list, "files or devices"),
+    "model": Key(text, "the separation plugin"),
     "models": Key(_models_table, "prompts served by other plugins: prompt = model (or a list, first installed)", merge=True),
-    "checkpoint": Key(_str, "weights file"),
-    "device": Key(_str, "compute device: cpu, cuda, cuda:1..."),
+    "checkpoint": Key(text, "weights file"),
+    "device": Key(text, "compute device: cpu, cuda, cuda:1..."),
     "model_options": Key(_options_table, "plugin options", merge=True),
     "prompts": Key(_prompt_list, "stems to isolate"),
     "mute": Key(_prompt_list, "stems to remove"),
@@ -225,18 +182,18 @@ KEYS: dict[str, Key] = {
     "lookahead_ms": Key(_number(0.0, 2000.0), "lookahead, ms"),
     "crossfade_ms": Key(_number(0.0, 1000.0), "crossfade, ms"),
     "compute_budget": Key(_number(0.05, 8.0), "model time per hop, in hops"),
-    "resample_quality": Key(_choice("QQ", "LQ", "MQ", "HQ", "VHQ"), "soxr quality"),
+    "resample_quality": Key(choice("QQ", "LQ", "MQ", "HQ", "VHQ", what="quality"), "soxr quality"),
     "rate": Key(_number(8000, 384000, integer=True), "device sample rate"),
     "channels": Key(_number(1, 64, integer=True), "input channels"),
     "device_block": Key(_number(16, 65536, integer=True), "device block, frames"),
     "device_latency": Key(_latency, "PortAudio latency: high, low or seconds"),
-    "low_latency": Key(_bool, "live: the smallest safe device buffers for the host API (JACK: 128 frames)"),
+    "low_latency": Key(boolean_text, "live: the smallest safe device buffers for the host API (JACK: 128 frames)"),
     "rt_priority": Key(_number(0, 95, integer=True), "live: SCHED_FIFO priority of the audio threads (0: normal)"),
-    "osc": Key(lambda v, where: _osc_spec(v, where), "OSC [HOST:]PORT"),
-    "midi": Key(_str, "MIDI map"),
-    "midi_port": Key(_str, "MIDI input name substring"),
-    "log_json": Key(_str, "JSON status lines file ('-' = stderr)"),
-    "limiter": Key(_bool, "master look-ahead limiter on the output"),
+    "osc": Key(osc_spec, "OSC [HOST:]PORT"),
+    "midi": Key(text, "MIDI map"),
+    "midi_port": Key(text, "MIDI input name substring"),
+    "log_json": Key(text, "JSON status lines file ('-' = stderr)"),
+    "limiter": Key(boolean_text, "master look-ahead limiter on the output"),
 }
 
 #: what a run gets when no layer says otherwise
@@ -260,26 +217,8 @@ ENV_PREFIX = "SEPLIVE_"
 
 
 # -- where presets live -----------------------------------------------------------------------
-def user_config_dir() -> Path:
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base) / "seplive"
-
-
 def user_config_path() -> Path:
     return Path(os.environ.get("SEPLIVE_CONFIG") or user_config_dir() / "config.toml")
-
-
-def shipped_dir() -> Path | None:
-    """``presets/`` of a source checkout, or where an installed wheel put them."""
-    candidates = [
-        Path(__file__).resolve().parents[1] / "presets",
-        Path(sys.prefix) / "share" / "seplive" / "presets",
-        Path(site.getuserbase()) / "share" / "seplive" / "presets",
-    ]
-    for c in candidates:
-        if c.is_dir() and any(c.glob("*.toml")):
-            return c
-    return None
 
 
 def search_dirs() -> list[tuple[str, Path]]:
@@ -316,7 +255,7 @@ def list_presets() -> list[PresetInfo]:
     for where, d in search_dirs():
         for path in sorted(d.glob("*.toml")):
             try:
-                desc = str(_read_toml(path).get("description", ""))
+                desc = str(read_toml(path).get("description", ""))
             except PresetError as exc:
                 desc = f"(unreadable: {exc})"
             info = PresetInfo(path.stem, path, where, desc)
@@ -344,20 +283,10 @@ def find_preset(name: str) -> Path:
 
 
 # -- reading ---------------------------------------------------------------------------------
-def _read_toml(path: Path) -> dict[str, Any]:
-    from .validate import read_toml  # size and nesting caps (issue #24)
-
-    return read_toml(path)
-
-
 def check_settings(raw: Mapping[str, Any], source: str, allowed: tuple[str, ...] | None = None) -> dict[str, Any]:
     """Validate a table of settings from ``source`` (a file name or 'environment')."""
-    out: dict[str, Any] = {}
-    names = list(allowed or KEYS)
-    for key, value in raw.items():
-        if key not in names:
-            raise PresetError(f"{source}: unknown key {key!r}{nearest(key, names)}")
-        out[key] = KEYS[key].check(value, f"{source}: {key}")
+    check_keys(raw, allowed or KEYS, source)
+    out = {key: KEYS[key].check(value, f"{source}: {key}") for key, value in raw.items()}
     if "hop" in out and "hop_ms" in out:
         raise PresetError(f"{source}: give hop or hop_ms, not both")
     return out
@@ -365,7 +294,7 @@ def check_settings(raw: Mapping[str, Any], source: str, allowed: tuple[str, ...]
 
 def load_preset(name: str) -> dict[str, Any]:
     path = find_preset(name)
-    return check_settings(_read_toml(path), str(path), tuple(k for k in KEYS if k != "preset"))
+    return check_settings(read_toml(path), str(path), tuple(k for k in KEYS if k != "preset"))
 
 
 def load_user_config() -> dict[str, Any]:
@@ -374,7 +303,7 @@ def load_user_config() -> dict[str, Any]:
         if os.environ.get("SEPLIVE_CONFIG"):
             raise PresetError(f"SEPLIVE_CONFIG: {path} does not exist")
         return {}
-    return check_settings(_read_toml(path), str(path))
+    return check_settings(read_toml(path), str(path))
 
 
 def from_environment(env: Mapping[str, str]) -> dict[str, Any]:

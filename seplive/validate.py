@@ -7,24 +7,30 @@ gains in dB up to +24, finite numbers only), the few run flags that are not laye
 settings (:data:`RUN_FLAGS`), model options checked against what the plugin's constructor
 accepts, and TOML files read with a size and a nesting cap.  Every refusal is one line
 (a :class:`seplive.presets.PresetError`, a ``ValueError``) naming the flag or the key.
+The checkers themselves and the capped TOML reader are the config kit's (:mod:`seplive.config`).
 """
 
 from __future__ import annotations
 
 import inspect
 import math
-import tomllib
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from .presets import KEYS, PresetError, _number
+from .config import MAX_TOML_BYTES, MAX_TOML_DEPTH, host_port, loads_toml, number, read_toml
+from .presets import KEYS, PresetError, osc_spec
 
-#: TOML files (presets, user config, MIDI maps) larger than this are refused unread: the
-#: largest shipped one is 4 KB, and parsing 64 KiB takes tomllib ~0.1 s of the GIL
-MAX_TOML_BYTES = 64 * 1024
-#: tables and arrays nested deeper than this are refused (before tomllib recurses)
-MAX_TOML_DEPTH = 16
+__all__ = [
+    "MAX_TOML_BYTES", "MAX_TOML_DEPTH", "RUN_FLAGS", "check_config", "check_destinations", "check_flags",
+    "check_model_options", "check_run_flags", "check_selection", "flag_name", "loads_toml", "model_options", "osc_spec",
+    "port", "read_toml",
+]
+
+
+def _number(lo: float = -math.inf, hi: float = math.inf, integer: bool = False) -> Callable[[Any, str], float]:
+    """The presets' number checker (text may end in dB or ms), for flags and options."""
+    return number(lo, hi, integer=integer, units=True)
 
 #: the longest hop, lookahead and block, in samples (two seconds at 48 kHz): memory per hop
 #: grows with it (a 10 s hop took 2.6 GB for a 2 s file), and nothing live needs more
@@ -41,23 +47,7 @@ def flag_name(dest: str) -> str:
 
 def port(text: Any, where: str, allow_zero: bool = True) -> tuple[str, int]:
     """``[HOST:]PORT`` -> (host, port), the port in 0..65535 (1.. without ``allow_zero``)."""
-    if isinstance(text, int) and not isinstance(text, bool):
-        text = str(text)
-    if not isinstance(text, str) or not text.strip():
-        raise PresetError(f"{where}: expected [HOST:]PORT, got {text!r}")
-    host, _, p = text.strip().rpartition(":")
-    if not p.isdigit():
-        raise PresetError(f"{where}: expected [HOST:]PORT, got {text!r}")
-    n = int(p)
-    if not (0 if allow_zero else 1) <= n <= 65535:
-        raise PresetError(f"{where}: port {n} is out of range [{0 if allow_zero else 1}, 65535]")
-    return host.strip("[]") or "127.0.0.1", n
-
-
-def osc_spec(v: Any, where: str) -> str:
-    """A checker for ``osc`` settings: ``[HOST:]PORT`` with a port in range."""
-    port(v, where)
-    return str(v).strip()
+    return host_port(text, where, allow_zero)
 
 
 #: run flags that are not layered settings: argparse dest -> checker
@@ -221,90 +211,6 @@ def check_model_options(name: str, options: Mapping[str, Any], where: str = "--m
 _ORDERED: dict[str, tuple[tuple[str, str, float, float], ...]] = {
     "center": (("c_low", "c_high", 0.6, 0.92), ("low_cut_hz", "high_cut_hz", 120.0, 16000.0)),
 }
-
-
-# -- TOML files ------------------------------------------------------------------------------------------
-def _nesting(text: str) -> int:
-    """The deepest ``[``/``{`` nesting outside strings and comments (a cheap upper bound)."""
-    depth = best = 0
-    quote = ""
-    i, n = 0, len(text)
-    while i < n:
-        c = text[i]
-        if quote:
-            if c == "\\" and quote == '"':
-                i += 2
-                continue
-            if text.startswith(quote, i):
-                i += len(quote)
-                quote = ""
-                continue
-        elif c in "\"'":
-            quote = c * 3 if text.startswith(c * 3, i) else c
-            i += len(quote)
-            continue
-        elif c == "#":
-            j = text.find("\n", i)
-            i = n if j < 0 else j
-            continue
-        elif c in "[{":
-            depth += 1
-            best = max(best, depth)
-        elif c in "]}":
-            depth = max(0, depth - 1)
-        elif c == "\n":
-            # a table header's brackets close on its line; unbalanced text is tomllib's to refuse
-            pass
-        i += 1
-    return best
-
-
-def _depth(value: Any, limit: int) -> int:
-    stack = [(value, 1)]
-    best = 0
-    while stack:
-        v, d = stack.pop()
-        best = max(best, d)
-        if best > limit:
-            return best
-        if isinstance(v, dict):
-            stack.extend((x, d + 1) for x in v.values())
-        elif isinstance(v, list):
-            stack.extend((x, d + 1) for x in v)
-    return best
-
-
-def loads_toml(text: str, where: str, max_depth: int = MAX_TOML_DEPTH) -> dict[str, Any]:
-    """Parse TOML text with a nesting cap; ``ValueError`` (``PresetError``) names ``where``."""
-    if _nesting(text) > max_depth + 2:
-        raise PresetError(f"{where}: nested more than {max_depth} levels deep")
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise PresetError(f"{where}: not valid TOML: {exc}") from None
-    except RecursionError:
-        raise PresetError(f"{where}: nested more than {max_depth} levels deep") from None
-    if _depth(data, max_depth + 1) > max_depth + 1:
-        raise PresetError(f"{where}: nested more than {max_depth} levels deep")
-    return data
-
-
-def read_toml(path: str | Path, max_bytes: int = MAX_TOML_BYTES, max_depth: int = MAX_TOML_DEPTH) -> dict[str, Any]:
-    """Read a TOML file of plain values with a size and a nesting cap (one-line errors)."""
-    path = Path(path)
-    try:
-        size = path.stat().st_size
-        if size > max_bytes:
-            raise PresetError(f"{path}: {size} bytes is too large for a settings file (at most {max_bytes})")
-        with open(path, "rb") as f:
-            raw = f.read(max_bytes + 1)
-        if len(raw) > max_bytes:
-            raise PresetError(f"{path}: too large for a settings file (at most {max_bytes} bytes)")
-        text = raw.decode("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PresetError(f"{path}: cannot read: {exc}") from None
-    return loads_toml(text, str(path), max_depth)
-
 
 
 #: SessionConfig field -> (the flag that sets it, its checker's key in KEYS or RUN_FLAGS)

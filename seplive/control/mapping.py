@@ -34,25 +34,29 @@ are what :mod:`seplive.control.midi` runs per message.
 from __future__ import annotations
 
 import math
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..config import (
+    ConfigError,
+    boolean,
+    check_keys,
+    choice,
+    kind_of,
+    located,
+    number,
+    read_toml,
+    shipped_dir,
+    table,
+    text,
+)
 from ..fx.params import PARAMS as FX_SPECS
-from .targets import ControlError, Target, one_line, parse_target, suggest
+from .targets import ControlError, Target, parse_target, suggest
 
-
-def _preset_dir() -> Path:
-    """The shipped controller files: ``presets/controllers`` of a source checkout, or where
-    an installed wheel put them (``<prefix>/share/seplive/presets/controllers``)."""
-    checkout = Path(__file__).resolve().parents[2] / "presets" / "controllers"
-    installed = Path(sys.prefix) / "share" / "seplive" / "presets" / "controllers"
-    return checkout if checkout.is_dir() or not installed.is_dir() else installed
-
-
-#: where the shipped controller files live (``presets/controllers/*.toml``)
-PRESET_DIR = _preset_dir()
+#: where the shipped controller files live (``presets/controllers/*.toml`` of a checkout, or
+#: the installed wheel's copy); a path that holds none when neither is there
+PRESET_DIR = shipped_dir("controllers") or Path(__file__).resolve().parents[2] / "presets" / "controllers"
 
 RELATIVE_ENCODINGS = ("twos", "offset64", "signbit")
 CURVES = ("linear", "db", "log")
@@ -68,7 +72,7 @@ TOP_KEYS = ("extends", "profile", "map")
 PICKUP_TOLERANCE = 1.5 / 127.0
 
 
-class MappingError(ControlError):
+class MappingError(ControlError, ConfigError):
     """A mapping file is malformed.  The message is one line: file, key, problem."""
 
 
@@ -172,10 +176,8 @@ def load_mapping(path: str | Path) -> Mapping:
 def _load(path: Path, depth: int) -> Mapping:
     if depth > 8:
         raise MappingError(f"{path}: extends: too many levels (a loop?)")
-    from ..validate import read_toml  # size and nesting caps (issue #24)
-
     try:
-        data = read_toml(path)
+        data = read_toml(path)  # size and nesting caps (issue #24)
     except ValueError as exc:
         raise MappingError(str(exc)) from None
     base = None
@@ -198,121 +200,96 @@ def parse_mapping(data: Any, source: str = "<mapping>", base: Mapping | None = N
 
     ``base`` is the mapping it extends: its controls and bindings come first; this
     document's controls replace same-named ones, its map entries replace the bindings of
-    the same control (``"none"`` removes one).  Raises :class:`MappingError`.
+    the same control (``"none"`` removes one).  Raises :class:`MappingError`, one line
+    ``file: key: what``.
     """
+    try:
+        return _parse(data, source, base)
+    except MappingError:
+        raise
+    except ConfigError as exc:  # a field checker of the config kit
+        raise MappingError(str(exc)) from None
 
-    def fail(key: str, what: str) -> MappingError:
-        return MappingError(one_line(f"{source}: {key}: {what}", 1000))
 
+def _parse(data: Any, source: str, base: Mapping | None) -> Mapping:
     if not isinstance(data, dict):
         raise MappingError(f"{source}: expected a TOML table at the top, got {type(data).__name__}")
-    _check_keys(data, TOP_KEYS, "", fail)
-    profile = data.get("profile", {})
-    if not isinstance(profile, dict):
-        raise fail("profile", f"expected a table, got {_kind(profile)}")
-    _check_keys(profile, PROFILE_KEYS, "profile.", fail)
+    check_keys(data, TOP_KEYS, source)
+    profile = table(data.get("profile", {}), located(source, "profile"))
+    check_keys(profile, PROFILE_KEYS, source, "profile.")
     name = profile.get("name", base.name if base else Path(source).stem)
     if not isinstance(name, str):
-        raise fail("profile.name", f"expected a string, got {_kind(name)}")
+        raise ConfigError(f"{located(source, 'profile.name')}: expected a string, got {kind_of(name)}")
     port = profile.get("port", base.port if base else None)
-    if port is not None and (not isinstance(port, str) or not port):
-        raise fail("profile.port", f"expected a port-name substring, got {port!r}")
-    default_channel = _channel(profile.get("channel", 1), "profile.channel", fail)
+    if port is not None:
+        port = text(port, located(source, "profile.port"))
+    default_channel = _channel(profile.get("channel", 1), located(source, "profile.channel"))
 
     controls: dict[str, Control] = dict(base.controls) if base else {}
-    raw_controls = profile.get("controls", {})
-    if not isinstance(raw_controls, dict):
-        raise fail("profile.controls", f"expected a table of controls, got {_kind(raw_controls)}")
+    raw_controls = table(profile.get("controls", {}), located(source, "profile.controls"), " of controls")
     for cname, spec in raw_controls.items():
-        controls[cname] = _control(cname, spec, default_channel, fail)
+        controls[cname] = _control(cname, spec, default_channel, source)
 
     bindings: dict[str, Binding] = {b.control.name: b for b in base.bindings} if base else {}
-    raw_map = data.get("map", {})
-    if not isinstance(raw_map, dict):
-        raise fail("map", f"expected a table (control = target), got {_kind(raw_map)}")
+    raw_map = table(data.get("map", {}), located(source, "map"), " (control = target)")
     for cname, spec in raw_map.items():
-        key = f"map.{cname}"
         if spec == "none":
             bindings.pop(cname, None)
             continue
         if cname not in controls:
-            raise fail(key, f"no control '{cname}' in the profile{suggest(cname, list(controls))}")
-        bindings[cname] = _binding(controls[cname], spec, key, fail)
+            raise ConfigError(f"{located(source, f'map.{cname}')}: no control '{cname}' in the profile"
+                              f"{suggest(cname, list(controls))}")
+        bindings[cname] = _binding(controls[cname], spec, source, f"map.{cname}")
     # a replaced control keeps its binding pointing at the new definition
     out = []
     for cname, b in bindings.items():
         c = controls[cname]
         if b.control != c:
-            b = _binding(c, _binding_spec(b), f"map.{cname}", fail)
+            b = _binding(c, _binding_spec(b), source, f"map.{cname}")
         out.append(b)
     return Mapping(name=name, source=source, port=port, controls=controls, bindings=out)
 
 
-def _kind(v: Any) -> str:
-    return {
-        dict: "a table",
-        list: "an array",
-        str: "a string",
-        bool: "a boolean",
-        int: "an integer",
-        float: "a number",
-    }.get(type(v), type(v).__name__)
+#: a MIDI data byte (a CC or note number, a value sent back)
+_BYTE = number(0, 127, integer=True)
+_CHANNEL = number(1, 16, integer=True, note=" (MIDI channels count from 1)")
 
 
-def _check_keys(table: dict, allowed: tuple[str, ...], prefix: str, fail) -> None:
-    for k in table:
-        if k not in allowed:
-            raise fail(f"{prefix}{k}", f"unknown key{suggest(k, allowed)}; allowed: {', '.join(allowed)}")
+def _channel(v: Any, where: str) -> int:
+    """A channel as files give it (1-16) -> as MIDI sends it (0-15)."""
+    return _CHANNEL(v, where) - 1
 
 
-def _int(v: Any, key: str, lo: int, hi: int, fail, what: str = "") -> int:
-    if isinstance(v, bool) or not isinstance(v, int):
-        raise fail(key, f"expected an integer {lo}-{hi}{what}, got {_kind(v)} {v!r}")
-    if not lo <= v <= hi:
-        raise fail(key, f"{v} is out of range {lo}-{hi}{what}")
-    return v
-
-
-def _channel(v: Any, key: str, fail) -> int:
-    return _int(v, key, 1, 16, fail, " (MIDI channels count from 1)") - 1
-
-
-def _control(cname: str, spec: Any, default_channel: int, fail) -> Control:
+def _control(cname: str, spec: Any, default_channel: int, source: str) -> Control:
     key = f"profile.controls.{cname}"
-    if not isinstance(spec, dict):
-        raise fail(key, f"expected a table like {{ cc = 7 }} or {{ note = 36 }}, got {_kind(spec)}")
-    _check_keys(spec, CONTROL_KEYS, key + ".", fail)
+    at = located(source, key)
+    table(spec, at, " like { cc = 7 } or { note = 36 }")
+    check_keys(spec, CONTROL_KEYS, source, key + ".")
     if ("cc" in spec) == ("note" in spec):
-        raise fail(key, "give exactly one of cc = N or note = N")
+        raise ConfigError(f"{at}: give exactly one of cc = N or note = N")
     kind = "cc" if "cc" in spec else "note"
-    number = _int(spec[kind], f"{key}.{kind}", 0, 127, fail)
-    channel = _channel(spec["channel"], f"{key}.channel", fail) if "channel" in spec else default_channel
+    num = _BYTE(spec[kind], f"{at}.{kind}")
+    channel = _channel(spec["channel"], f"{at}.channel") if "channel" in spec else default_channel
     bits = spec.get("bits", 7)
     if type(bits) is not int or bits not in (7, 14):
-        raise fail(f"{key}.bits", f"expected 7 or 14, got {bits!r}")
-    if bits == 14 and (kind != "cc" or number > 31):
-        raise fail(f"{key}.bits", "14-bit controls are CC 0-31 (the LSB comes on CC n+32)")
+        raise ConfigError(f"{at}.bits: expected 7 or 14, got {bits!r}")
+    if bits == 14 and (kind != "cc" or num > 31):
+        raise ConfigError(f"{at}.bits: 14-bit controls are CC 0-31 (the LSB comes on CC n+32)")
     relative = spec.get("relative")
     if relative is not None:
         if kind != "cc":
-            raise fail(f"{key}.relative", "relative encoders send CCs, not notes")
-        if relative not in RELATIVE_ENCODINGS:
-            raise fail(
-                f"{key}.relative",
-                f"unknown encoding {relative!r}{suggest(str(relative), RELATIVE_ENCODINGS)}; use one of {', '.join(RELATIVE_ENCODINGS)}",
-            )
+            raise ConfigError(f"{at}.relative: relative encoders send CCs, not notes")
+        relative = choice(*RELATIVE_ENCODINGS, what="encoding")(relative, f"{at}.relative")
         if bits == 14:
-            raise fail(f"{key}.relative", "a relative encoder is 7-bit")
-    feedback = spec.get("feedback", False)
-    if not isinstance(feedback, bool):
-        raise fail(f"{key}.feedback", f"expected true or false, got {feedback!r}")
-    on = _int(spec.get("on_value", 127), f"{key}.on_value", 0, 127, fail)
-    off = _int(spec.get("off_value", 0), f"{key}.off_value", 0, 127, fail)
-    led = _int(spec["led"], f"{key}.led", 0, 127, fail) if "led" in spec else None
+            raise ConfigError(f"{at}.relative: a relative encoder is 7-bit")
+    feedback = boolean(spec.get("feedback", False), f"{at}.feedback")
+    on = _BYTE(spec.get("on_value", 127), f"{at}.on_value")
+    off = _BYTE(spec.get("off_value", 0), f"{at}.off_value")
+    led = _BYTE(spec["led"], f"{at}.led") if "led" in spec else None
     if led is not None and bits == 14 and led > 31:
-        raise fail(f"{key}.led", "a 14-bit control's feedback goes to CC 0-31 (and n+32)")
-    led_channel = _channel(spec["led_channel"], f"{key}.led_channel", fail) if "led_channel" in spec else None
-    return Control(cname, kind, number, channel, bits, relative, feedback, on, off, led, led_channel)
+        raise ConfigError(f"{at}.led: a 14-bit control's feedback goes to CC 0-31 (and n+32)")
+    led_channel = _channel(spec["led_channel"], f"{at}.led_channel") if "led_channel" in spec else None
+    return Control(cname, kind, num, channel, bits, relative, feedback, on, off, led, led_channel)
 
 
 def _binding_spec(b: Binding) -> dict[str, Any]:
@@ -327,83 +304,80 @@ def _binding_spec(b: Binding) -> dict[str, Any]:
     }
 
 
-def _number(v: Any, key: str, fail) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-        raise fail(key, f"expected a finite number, got {_kind(v)} {v!r}")
-    return float(v)
+_FINITE = number()
 
 
-def _binding(control: Control, spec: Any, key: str, fail) -> Binding:
+def _binding(control: Control, spec: Any, source: str, key: str) -> Binding:
+    """One ``[map]`` entry (a target string or a table) for ``control``."""
+    at = located(source, key)
     if isinstance(spec, str):
         spec = {"target": spec}
     if not isinstance(spec, dict):
-        raise fail(key, f'expected a target string like "stem.vocals.gain" or a table, got {_kind(spec)}')
-    _check_keys(spec, MAP_KEYS, key + ".", fail)
+        raise ConfigError(f'{at}: expected a target string like "stem.vocals.gain" or a table, got {kind_of(spec)}')
+    check_keys(spec, MAP_KEYS, source, key + ".")
+    target, default_curve = _target(control, spec, at)
+    curve = _curve(spec, target, default_curve, at)
+    lo, hi = _range(spec, target, curve, at)
+    min_off = boolean(spec.get("min_off", curve == "db"), f"{at}.min_off")
+    takeover = choice(*TAKEOVERS, what="mode")(spec.get("takeover", "pickup"), f"{at}.takeover")
+    button = choice(*BUTTONS, what="mode")(spec.get("button", "toggle"), f"{at}.button")
+    step = _FINITE(spec.get("step", 1.0 / 64.0), f"{at}.step")
+    if not 0 < step <= 1:
+        raise ConfigError(f"{at}.step: {step} is not in (0, 1] (position change per encoder tick)")
+    return Binding(control, target, curve, (float(lo), float(hi)), min_off, takeover, button, float(step))
+
+
+def _target(control: Control, spec: dict[str, Any], at: str) -> tuple[Target, str]:
+    """The entry's target, checked against the control that drives it, and its default curve."""
     if "target" not in spec:
-        raise fail(key, 'missing target (e.g. target = "stem.vocals.gain")')
+        raise ConfigError(f'{at}: missing target (e.g. target = "stem.vocals.gain")')
     try:
         target = parse_target(spec["target"])
     except ControlError as exc:
-        raise fail(f"{key}.target", str(exc)) from None
-    if target.is_continuous:
-        if control.kind != "cc":
-            raise fail(key, f"{target} takes a fader, knob or encoder (a CC), and '{control.name}' is a note")
-        default_curve = "db" if target.is_db else "linear"
-        if target.is_fx and FX_SPECS[target.fx_param].log:
-            default_curve = "log"  # cutoffs and Q: even steps in pitch
-    else:
+        raise ConfigError(f"{at}.target: {exc}") from None
+    if not target.is_continuous:
         if control.relative:
-            raise fail(key, f"{target} is on/off: map it to a button, not the relative encoder '{control.name}'")
-        default_curve = "linear"
-    curve = spec.get("curve", default_curve)
-    if curve not in CURVES:
-        raise fail(
-            f"{key}.curve", f"unknown curve {curve!r}{suggest(str(curve), CURVES)}; use one of {', '.join(CURVES)}"
-        )
+            raise ConfigError(f"{at}: {target} is on/off: map it to a button, not the relative encoder '{control.name}'")
+        return target, "linear"
+    if control.kind != "cc":
+        raise ConfigError(f"{at}: {target} takes a fader, knob or encoder (a CC), and '{control.name}' is a note")
+    if target.is_fx and FX_SPECS[target.fx_param].log:
+        return target, "log"  # cutoffs and Q: even steps in pitch
+    return target, "db" if target.is_db else "linear"
+
+
+def _curve(spec: dict[str, Any], target: Target, default: str, at: str) -> str:
+    curve = choice(*CURVES, what="curve")(spec.get("curve", default), f"{at}.curve")
     if target.is_db and curve != "db":
-        raise fail(f"{key}.curve", f'{target} is in dB: use curve = "db" (or the linear target without _db)')
+        raise ConfigError(f'{at}.curve: {target} is in dB: use curve = "db" (or the linear target without _db)')
     if curve == "db" and not target.is_gain:
-        raise fail(f"{key}.curve", f'curve "db" is for gains; {target} is not one')
+        raise ConfigError(f'{at}.curve: curve "db" is for gains; {target} is not one')
+    return curve
+
+
+def _range(spec: dict[str, Any], target: Target, curve: str, at: str) -> tuple[float, float]:
+    """The entry's ``range = [low, high]`` in the curve's unit (dB for ``db``), checked."""
     if curve == "db":
-        default_range = (-60.0, 6.0) if target.is_db else (-60.0, 0.0)
+        default = (-60.0, 6.0) if target.is_db else (-60.0, 0.0)
     elif target.is_fx:
-        param = FX_SPECS[target.fx_param]
-        default_range = (param.lo, param.hi)
+        default = (FX_SPECS[target.fx_param].lo, FX_SPECS[target.fx_param].hi)
     else:
-        default_range = (0.0, 1.0)
-    rng = spec.get("range", list(default_range))
+        default = (0.0, 1.0)
+    rng = spec.get("range", list(default))
     if not isinstance(rng, list) or len(rng) != 2:
-        raise fail(f"{key}.range", f"expected [low, high], got {rng!r}")
-    lo = _number(rng[0], f"{key}.range", fail)
-    hi = _number(rng[1], f"{key}.range", fail)
-    if lo == hi:
-        raise fail(f"{key}.range", "low and high are equal")
-    if curve == "log" and min(lo, hi) <= 0:
-        raise fail(f"{key}.range", 'a "log" curve needs a range above 0')
-    if curve == "linear" and target.is_gain and min(lo, hi) < 0:
-        raise fail(f"{key}.range", 'a linear gain range is >= 0 (use curve = "db" for dB)')
-    if target.param == "wet" and not (0 <= lo <= 1 and 0 <= hi <= 1):
-        raise fail(f"{key}.range", "wet goes from 0 to 1")
-    if curve == "db" and max(lo, hi) > 24:
-        raise fail(f"{key}.range", "gains go up to +24 dB")
-    min_off = spec.get("min_off", curve == "db")
-    if not isinstance(min_off, bool):
-        raise fail(f"{key}.min_off", f"expected true or false, got {min_off!r}")
-    takeover = spec.get("takeover", "pickup")
-    if takeover not in TAKEOVERS:
-        raise fail(
-            f"{key}.takeover",
-            f"unknown mode {takeover!r}{suggest(str(takeover), TAKEOVERS)}; use one of {', '.join(TAKEOVERS)}",
-        )
-    button = spec.get("button", "toggle")
-    if button not in BUTTONS:
-        raise fail(
-            f"{key}.button", f"unknown mode {button!r}{suggest(str(button), BUTTONS)}; use one of {', '.join(BUTTONS)}"
-        )
-    step = _number(spec.get("step", 1.0 / 64.0), f"{key}.step", fail)
-    if not 0 < step <= 1:
-        raise fail(f"{key}.step", f"{step} is not in (0, 1] (position change per encoder tick)")
-    return Binding(control, target, curve, (lo, hi), min_off, takeover, button, step)
+        raise ConfigError(f"{at}.range: expected [low, high], got {rng!r}")
+    lo, hi = (float(_FINITE(x, f"{at}.range")) for x in rng)
+    problem = (
+        "low and high are equal" if lo == hi
+        else 'a "log" curve needs a range above 0' if curve == "log" and min(lo, hi) <= 0
+        else 'a linear gain range is >= 0 (use curve = "db" for dB)' if curve == "linear" and target.is_gain and min(lo, hi) < 0
+        else "wet goes from 0 to 1" if target.param == "wet" and not (0 <= lo <= 1 and 0 <= hi <= 1)
+        else "gains go up to +24 dB" if curve == "db" and max(lo, hi) > 24
+        else ""
+    )
+    if problem:
+        raise ConfigError(f"{at}.range: {problem}")
+    return lo, hi
 
 
 # -- value curves ----------------------------------------------------------------------------

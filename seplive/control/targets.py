@@ -18,7 +18,6 @@ queue append) and reads the settings the worker plays.
 
 from __future__ import annotations
 
-import difflib
 import logging
 import math
 import threading
@@ -27,6 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..config import did_you_mean
 from ..fx.params import PARAMS as FX_SPECS
 from ..fx.params import check_param
 from ..models.prompts import ALIASES, PROMPTS, REST, canonical
@@ -66,8 +66,7 @@ def one_line(text: str, limit: int = 400) -> str:
 
 def suggest(word: str, choices: Sequence[str]) -> str:
     """`` (did you mean 'x'?)`` for the closest of ``choices``, or an empty string."""
-    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
+    return did_you_mean(word, choices)
 
 
 @dataclass(frozen=True)

@@ -11,10 +11,11 @@ off at its neutral value, so a stem with only neutral values costs nothing.
 
 from __future__ import annotations
 
-import difflib
 import math
 from dataclasses import dataclass
 from typing import Any
+
+from ..config import did_you_mean
 
 
 @dataclass(frozen=True)
@@ -70,8 +71,7 @@ FxSettings = dict[str, dict[str, float]]
 
 
 def _nearest(word: str, choices) -> str:
-    close = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.5)
-    return f" (did you mean '{close[0]}'?)" if close else ""
+    return did_you_mean(word, choices)
 
 
 def check_param(name: str, value: Any) -> tuple[str, float]:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from difflib import get_close_matches
 from typing import Any
 
+from ..config import did_you_mean
 from .base import Separator, SeparatorError
 
 #: name -> "module:attribute" (imported on first use) or a callable
@@ -36,8 +36,7 @@ def _resolve(name: str) -> Callable[..., Separator]:
     try:
         factory = _FACTORIES[name]
     except KeyError:
-        near = get_close_matches(name, _FACTORIES, n=1)
-        hint = f" (did you mean '{near[0]}'?)" if near else ""
+        hint = did_you_mean(name, _FACTORIES)
         raise SeparatorError(
             f"unknown model '{name}'{hint}; available: {', '.join(available())}"
         ) from None

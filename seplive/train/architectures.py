@@ -26,12 +26,12 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Mapping
-from difflib import get_close_matches
 from typing import Any
 
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..config import did_you_mean
 from ..models.prompts import PROMPTS
 
 __all__ = ["register", "available", "build", "get_builder", "check_options", "live_plugin", "ArchitectureError"]
@@ -75,8 +75,7 @@ def get_builder(name: str) -> Builder:
     try:
         entry = _ARCHITECTURES[name]
     except KeyError:
-        near = get_close_matches(str(name), _ARCHITECTURES, n=1)
-        hint = f" (did you mean '{near[0]}'?)" if near else ""
+        hint = did_you_mean(name, _ARCHITECTURES)
         raise ArchitectureError(f"unknown architecture '{name}'{hint}; known: {', '.join(available())}") from None
     if isinstance(entry, str):
         module, _, attr = entry.partition(":")
@@ -96,8 +95,7 @@ def check_options(arch: str, options: Mapping[str, Any], known: list[str] | tupl
     """Raise :class:`ArchitectureError` for the first key of ``options`` not in ``known``."""
     for key in options:
         if key not in known:
-            near = get_close_matches(key, known, n=1)
-            hint = f" (did you mean '{near[0]}'?)" if near else ""
+            hint = did_you_mean(key, known)
             raise ArchitectureError(f"{arch}: unknown model option '{key}'{hint}; known: {', '.join(known)}")
 
 

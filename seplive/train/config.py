@@ -1,5 +1,8 @@
 """Training configuration: a TOML file of data, validated once, with one-line errors.
 
+Read and checked through the config kit (:mod:`seplive.config`): the capped TOML reader,
+unknown keys refused with the nearest known one, errors a :class:`ConfigError`.
+
 Layout (every key optional except ``model.architecture``)::
 
     [model]
@@ -51,17 +54,13 @@ Layout (every key optional except ``model.architecture``)::
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import asdict, dataclass, field, fields
-from difflib import get_close_matches
 from pathlib import Path
 from typing import Any
 
+from ..config import ConfigError, check_keys, read_toml
+
 __all__ = ["ConfigError", "TrainConfig", "load_config", "config_from_dict"]
-
-
-class ConfigError(ValueError):
-    """A bad configuration file; the message is one line naming the key."""
 
 
 @dataclass
@@ -145,12 +144,6 @@ class TrainConfig:
 _SECTIONS = {f.name: f.default_factory for f in fields(TrainConfig)}  # type: ignore[misc]
 
 
-def _unknown(key: str, known: list[str], where: str) -> ConfigError:
-    near = get_close_matches(key, known, n=1)
-    hint = f" (did you mean '{near[0]}'?)" if near else f"; valid: {', '.join(known)}"
-    return ConfigError(f"unknown config key '{where}{key}'{hint}")
-
-
 def _coerce(value: Any, default: Any, typ: str, where: str) -> Any:
     """Check ``value`` against the field's annotated type (TOML gives int/float/str/list/bool)."""
     t = typ.replace(" ", "")
@@ -177,19 +170,18 @@ def _coerce(value: Any, default: Any, typ: str, where: str) -> Any:
     return value
 
 
-def config_from_dict(raw: dict[str, Any]) -> TrainConfig:
-    """Validate a parsed TOML mapping into a :class:`TrainConfig`."""
+def config_from_dict(raw: dict[str, Any], source: str = "") -> TrainConfig:
+    """Validate a parsed TOML mapping (from file ``source``, named in errors) into a
+    :class:`TrainConfig`; an unknown key is refused by the config kit with the nearest one."""
     cfg = TrainConfig()
+    check_keys(raw, _SECTIONS, source)
     for section, body in raw.items():
-        if section not in _SECTIONS:
-            raise _unknown(section, list(_SECTIONS), "")
         if not isinstance(body, dict):
             raise ConfigError(f"config key '{section}' must be a table ([{section}])")
         target = getattr(cfg, section)
         known = {f.name: f for f in fields(target)}
+        check_keys(body, known, source, f"{section}.")
         for key, value in body.items():
-            if key not in known:
-                raise _unknown(key, list(known), f"{section}.")
             setattr(target, key, _coerce(value, getattr(target, key), str(known[key].type), f"{section}.{key}"))
     _check(cfg)
     return cfg
@@ -236,12 +228,6 @@ def _check(cfg: TrainConfig) -> None:
 def load_config(path: str | Path) -> TrainConfig:
     """Read and validate a TOML training config (errors: :class:`ConfigError`, one line)."""
     p = Path(path)
-    try:
-        raw = tomllib.loads(p.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"config file not found: {p}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read config {p}: {exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{p} is not valid TOML: {exc}") from None
-    return config_from_dict(raw)
+    if not p.exists():
+        raise ConfigError(f"config file not found: {p}")
+    return config_from_dict(read_toml(p), str(p))  # size and nesting caps, one-line errors
