@@ -367,16 +367,16 @@ def _range(spec: dict[str, Any], target: Target, curve: str, at: str) -> tuple[f
     if not isinstance(rng, list) or len(rng) != 2:
         raise ConfigError(f"{at}.range: expected [low, high], got {rng!r}")
     lo, hi = (float(_FINITE(x, f"{at}.range")) for x in rng)
-    problem = (
-        "low and high are equal" if lo == hi
-        else 'a "log" curve needs a range above 0' if curve == "log" and min(lo, hi) <= 0
-        else 'a linear gain range is >= 0 (use curve = "db" for dB)' if curve == "linear" and target.is_gain and min(lo, hi) < 0
-        else "wet goes from 0 to 1" if target.param == "wet" and not (0 <= lo <= 1 and 0 <= hi <= 1)
-        else "gains go up to +24 dB" if curve == "db" and max(lo, hi) > 24
-        else ""
+    rules = (  # (refused when, why), the first that holds is the message
+        (lo == hi, "low and high are equal"),
+        (curve == "log" and min(lo, hi) <= 0, 'a "log" curve needs a range above 0'),
+        (curve == "linear" and target.is_gain and min(lo, hi) < 0, 'a linear gain range is >= 0 (use curve = "db" for dB)'),
+        (target.param == "wet" and not (0 <= lo <= 1 and 0 <= hi <= 1), "wet goes from 0 to 1"),
+        (curve == "db" and max(lo, hi) > 24, "gains go up to +24 dB"),
     )
-    if problem:
-        raise ConfigError(f"{at}.range: {problem}")
+    for refused, why in rules:
+        if refused:
+            raise ConfigError(f"{at}.range: {why}")
     return lo, hi
 
 
