@@ -3,7 +3,7 @@
 Layout (every key optional except ``model.architecture``)::
 
     [model]
-    architecture = "lasaft"          # see seplive.train.architectures
+    architecture = "lasaft"          # see seplive.models.architectures
     [model.options]                   # passed to the architecture's builder
     preset = "tiny"
 
