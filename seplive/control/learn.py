@@ -23,7 +23,7 @@ from pathlib import Path
 import mido
 
 from .mapping import MappingError, load_mapping
-from .midi import match_port, open_backend
+from .midi_ports import match_port, open_backend
 from .targets import TARGET_FORMS, ControlError, parse_target
 
 #: relative encodings recognised by their values: (encoding, values it sends for small moves)
