@@ -81,7 +81,7 @@ def open_backend(backend: str | None = None) -> tuple[mido.Backend, PortLister]:
 
     alsa-lib prints ``snd_seq_hw_open ... failed`` straight to stderr where there is no
     ALSA sequencer: every probe but JACK's runs with the process's stderr (fd 2) silenced,
-    and falling back to JACK says so in one info line."""
+    and falling back to JACK says so in one line (a warning, so it shows unless --quiet)."""
     errors = []
     for name in backend_candidates(backend):
         try:
@@ -96,7 +96,7 @@ def open_backend(backend: str | None = None) -> tuple[mido.Backend, PortLister]:
             errors.append(f"{name}: {str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}")
             continue
         if errors and name == JACK_BACKEND:
-            log.info("MIDI: no ALSA sequencer here; using JACK MIDI")
+            log.warning("MIDI: no ALSA sequencer here; MIDI uses JACK")
         return b, lister
     raise OSError("no MIDI system available (" + "; ".join(errors) + ")")
 
