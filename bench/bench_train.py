@@ -51,7 +51,7 @@ def step(device: str, steps: int, batch_size: int | None, seconds: float | None,
 
     import torch
 
-    from seplive.train.architectures import build
+    from seplive.models.architectures import build
     from seplive.train.config import load_config
     from seplive.train.data import BatchStream, make_sampler
     from seplive.train.losses import separation_loss

@@ -9,10 +9,10 @@ import pytest
 from toy_mixtures import ToySource
 
 from seplive.eval.metrics import best_assignment, score_stem
-from seplive.eval.plugin import plugin_for_checkpoint
 from seplive.eval.report import markdown
 from seplive.eval.runner import EngineSettings, System, evaluate
 from seplive.models import registry
+from seplive.models.trained import plugin_for_checkpoint
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -153,7 +153,7 @@ def test_an_architecture_with_its_own_live_plugin_gets_it(checkpoint, tmp_path, 
     'native' checkpoints open NativeSeparator); here the tiny LaSAFT is mapped to 'hpss'."""
     import shutil
 
-    from seplive.train import architectures
+    from seplive.models import architectures
 
     ckpt = tmp_path / "m.pt"
     shutil.copy(checkpoint, ckpt)

@@ -451,3 +451,28 @@ def test_sysex_and_clock_flood_is_dropped_and_control_still_works(tmp_path, jack
     assert ctl.stats["messages"] == 2 and sent > 1000
     assert grown < 10.0
     assert run.report["deadline_misses"] <= 1, run.report["deadline_misses"]
+
+
+def test_seplive_midi_ports_are_named_seplive_on_jack(tmp_path, fake):
+    # a DAW user looks for 'seplive' among the JACK MIDI ports, not 'RtMidiIn Client'
+    ctl = MidiControl(fake.name, write_map(tmp_path / "m.toml", FADER_MAP), backend=JACK_BACKEND)
+    try:
+        assert ctl.wait_connected(5), "control did not open the fake controller"
+        ports = subprocess.run(["jack_lsp"], capture_output=True, text=True, timeout=10).stdout.splitlines()
+        ours = [p for p in ports if p.split(":", 1)[0].startswith("seplive") and p.endswith(":seplive control in")]
+        assert ours, ports
+    finally:
+        ctl.stop()
+
+
+@pytest.mark.skipif(os.path.exists("/dev/snd/seq"), reason="this machine has an ALSA sequencer")
+@pytest.mark.parametrize("quiet", [False, True])
+def test_without_alsa_sequencer_the_raw_alsa_line_is_hidden(tmp_path, jack, quiet):
+    sf.write(tmp_path / "in.wav", np.zeros((4800, 2), np.float32), RATE)
+    write_map(tmp_path / "m.toml", FADER_MAP)
+    cmd = [sys.executable, "-m", "seplive", "run", "-i", tmp_path / "in.wav", "-o", tmp_path / "out.wav",
+           "-m", "identity", "-p", "vocals", "--midi", tmp_path / "m.toml", "--midi-port", "nothing-there"]  # fmt: skip
+    r = subprocess.run(cmd + (["-q"] if quiet else []), capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "snd_seq_hw_open" not in r.stderr
+    assert ("no ALSA sequencer here; MIDI uses JACK" in r.stderr) is not quiet, r.stderr

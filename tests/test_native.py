@@ -194,9 +194,9 @@ def test_the_network_learns_a_fixed_example():
 
 
 def test_the_trainer_builds_and_reloads_it(tmp_path):
+    from seplive.models.architectures import ArchitectureError, build
     from seplive.models.native import load_checkpoint
-    from seplive.train.architectures import ArchitectureError, build
-    from seplive.train.checkpoint import save_weights
+    from seplive.models.weights import save_weights
 
     net = build("native", {"preset": "tiny", "dim": 8, "heads": 2}, sample_rate=44100, channels=1)
     assert net.cfg.sample_rate == 44100 and net.cfg.channels == 1 and net.cfg.dim == 8

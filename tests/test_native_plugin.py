@@ -233,7 +233,7 @@ def test_wrong_window_shape_is_refused():
 
 
 def test_the_evaluator_gets_the_stateful_plugin_from_a_checkpoint(tmp_path):
-    from seplive.eval.plugin import plugin_for_checkpoint
+    from seplive.models.trained import plugin_for_checkpoint
 
     torch.manual_seed(8)
     path = save_checkpoint(NativeNet("tiny"), tmp_path / "m.pt")

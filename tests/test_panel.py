@@ -47,12 +47,12 @@ def test_nothing_the_training_generator_reads_is_held_out():
 
 
 def test_soundfonts_skip_a_held_out_folder(tmp_path, monkeypatch):
-    from seplive.data import soundfonts
+    from seplive.data import heldout, soundfonts
 
     (tmp_path / "leak.sf2").write_bytes(b"RIFF")
     monkeypatch.setenv(soundfonts.ENV_VAR, str(tmp_path))
     assert tmp_path / "leak.sf2" in soundfonts.soundfont_files()
-    monkeypatch.setattr(panel, "heldout_folders", lambda: [tmp_path])
+    monkeypatch.setattr(heldout, "heldout_folders", lambda: [tmp_path])
     assert tmp_path / "leak.sf2" not in soundfonts.soundfont_files()
     monkeypatch.setenv(soundfonts.ENV_VAR, str(tmp_path / "leak.sf2"))  # a file named directly, too
     assert tmp_path / "leak.sf2" not in soundfonts.soundfont_files()

@@ -9,8 +9,8 @@ import pytest
 import torch
 from toy_mixtures import ToySource
 
-from seplive.train.architectures import build
-from seplive.train.checkpoint import CheckpointError, load_model
+from seplive.models.architectures import build
+from seplive.models.weights import CheckpointError, load_model
 from seplive.train.config import ConfigError, config_from_dict
 from seplive.train.data import BatchStream, collate
 from seplive.train.losses import separation_loss

@@ -23,7 +23,7 @@ from pathlib import Path
 import mido
 
 from .mapping import MappingError, load_mapping
-from .midi import match_port, open_backend
+from .midi_ports import match_port, open_backend, open_input
 from .targets import TARGET_FORMS, ControlError, parse_target
 
 #: relative encodings recognised by their values: (encoding, values it sends for small moves)
@@ -109,55 +109,62 @@ def listen(
     ``on_ready(port_name)`` is called once the port is open.  Raises OSError (no port,
     no MIDI system) or TimeoutError."""
     b, lister = open_backend(backend)
+    deadline = time.monotonic() + timeout_s
     try:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            inputs = lister.inputs()
-            if port_substring is None:
-                if len(inputs) == 1:
-                    name = inputs[0]
-                    break
-                if len(inputs) > 1:
-                    raise OSError(f"several MIDI inputs; choose one with --port: {', '.join(inputs)}")
-                name = None
-            else:
-                name = match_port(inputs, port_substring)
-                if name is not None:
-                    break
-            if time.monotonic() >= deadline:
-                raise OSError(
-                    f"no MIDI input matches '{port_substring or ''}'; inputs are: {', '.join(inputs) or 'none'}"
-                )
-            time.sleep(0.1)
+        name = _wait_for_input(lister, port_substring, deadline)
     finally:
         lister.close()
     q: queue.SimpleQueue = queue.SimpleQueue()
-    port = b.open_input(name, callback=q.put)
+    port = open_input(b, name, q.put)
     try:
         if on_ready is not None:
             on_ready(name)
-        seen: list[mido.Message] = []
-        first_at = None
-        while True:
-            now = time.monotonic()
-            end = deadline if first_at is None else first_at + settle_s
-            if now >= end:
-                break
-            try:
-                m = q.get(timeout=min(0.05, end - now))
-            except queue.Empty:
-                continue
-            if m.type not in ("control_change", "note_on", "note_off"):
-                continue
-            seen.append(m)
-            if first_at is None and (m.type == "control_change" or (m.type == "note_on" and m.velocity > 0)):
-                first_at = time.monotonic()
-        det = guess(seen)
+        det = guess(_collect(q, deadline, settle_s))
         if det is None:
             raise TimeoutError(f"nothing moved on '{name}' in {timeout_s:g} s")
         return det, name
     finally:
         port.close()
+
+
+def _wait_for_input(lister, port_substring: str | None, deadline: float) -> str:
+    """The input port matching ``port_substring`` (None: the only one), polled until
+    ``deadline`` (time.monotonic() seconds); OSError when there is none by then."""
+    while True:
+        inputs = lister.inputs()
+        if port_substring is None:
+            if len(inputs) == 1:
+                return inputs[0]
+            if len(inputs) > 1:
+                raise OSError(f"several MIDI inputs; choose one with --port: {', '.join(inputs)}")
+        else:
+            name = match_port(inputs, port_substring)
+            if name is not None:
+                return name
+        if time.monotonic() >= deadline:
+            raise OSError(f"no MIDI input matches '{port_substring or ''}'; inputs are: {', '.join(inputs) or 'none'}")
+        time.sleep(0.1)
+
+
+def _collect(q: queue.SimpleQueue, deadline: float, settle_s: float) -> list[mido.Message]:
+    """The control messages from ``q`` until ``deadline``, or until ``settle_s`` seconds after
+    the first move (a CC or a pressed note)."""
+    seen: list[mido.Message] = []
+    first_at = None
+    while True:
+        now = time.monotonic()
+        end = deadline if first_at is None else first_at + settle_s
+        if now >= end:
+            return seen
+        try:
+            m = q.get(timeout=min(0.05, end - now))
+        except queue.Empty:
+            continue
+        if m.type not in ("control_change", "note_on", "note_off"):
+            continue
+        seen.append(m)
+        if first_at is None and (m.type == "control_change" or (m.type == "note_on" and m.velocity > 0)):
+            first_at = time.monotonic()
 
 
 def _unique_name(base: str, taken: set[str]) -> str:
@@ -231,8 +238,7 @@ def _toml_str(s: str) -> str:
     return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def learn_main(argv: Sequence[str] | None = None) -> int:
-    """``seplive learn``: map one control by moving it.  Returns an exit status."""
+def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="seplive learn",
         description="Move a control on your MIDI controller; seplive adds it to a map file for the target you name.",
@@ -252,23 +258,33 @@ def learn_main(argv: Sequence[str] | None = None) -> int:
         "--timeout", type=float, default=30.0, metavar="SECONDS", help="how long to wait for a move (default 30)"
     )
     p.add_argument("--list", action="store_true", help="list MIDI inputs and exit")
-    args = p.parse_args(list(argv) if argv is not None else None)
+    return p
+
+
+def _list_inputs(backend: str | None, err) -> int:
+    """``seplive learn --list``: print the MIDI inputs, one a line."""
+    try:
+        _, lister = open_backend(backend)
+    except OSError as exc:
+        return err(str(exc))
+    try:
+        for n in lister.inputs():
+            print(n)
+    finally:
+        lister.close()
+    return 0
+
+
+def learn_main(argv: Sequence[str] | None = None) -> int:
+    """``seplive learn``: map one control by moving it.  Returns an exit status."""
+    args = _parser().parse_args(list(argv) if argv is not None else None)
 
     def err(msg: str) -> int:
         print(f"seplive learn: error: {msg}", file=sys.stderr)
         return 1
 
     if args.list:
-        try:
-            _, lister = open_backend(args.backend)
-        except OSError as exc:
-            return err(str(exc))
-        try:
-            for n in lister.inputs():
-                print(n)
-        finally:
-            lister.close()
-        return 0
+        return _list_inputs(args.backend, err)
     target = None
     if args.target:
         try:

@@ -23,78 +23,27 @@ caching and worker processes do not change a single bit.
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass
 
 import numpy as np
 import soxr
 
-from ..models.prompts import PROMPTS
-from . import augment, midi, produce, sfx, singing, speech
-from .render import render_part
+from . import augment, produce, sfx, speech
+from .example import (
+    BACKGROUND,
+    FOREGROUND_REPEATABLE,
+    INSTRUMENTS,
+    SILENT,
+    TASKS,
+    Example,
+    allowed_next,
+    rule_violations,
+    sample_prompts,
+)
+from .songs import render_song
 from .soundfonts import require
 
-INSTRUMENTS = ("drums", "bass", "vocals", "other")
-FOREGROUND_REPEATABLE = ("speech", "sfx")
-BACKGROUND = ("sfxbg", "musicbg")
-#: named tasks: what each example's prompts are (tuss = the general random mode)
-TASKS = ("tuss", "music4", "speech_music", "speech_sfx", "karaoke")
-#: a song stem quieter than this (RMS; stems are rendered at about 0.1) over a crop counts as absent
-SILENT = 3e-3
-
-
-@dataclass
-class Example:
-    """One training/eval mixture; see the module docstring for the exact contract."""
-
-    mixture: np.ndarray  # (channels, T) float32
-    prompts: list[str]  # length P
-    targets: np.ndarray  # (P, channels, T) float32, zeros for dropped-out prompts
-    sample_rate: int
-    task: str = "tuss"
-
-
-def allowed_next(current: list[str]) -> list[str]:
-    """Prompts that may be added to ``current`` without breaking a TUSS rule."""
-    out = []
-    for p in PROMPTS:
-        if p not in FOREGROUND_REPEATABLE and p in current:
-            continue
-        if p == "sfx" and "sfxbg" in current or p == "sfxbg" and "sfx" in current:
-            continue
-        if p == "musicbg" and any(i in current for i in INSTRUMENTS):
-            continue
-        if p in INSTRUMENTS and "musicbg" in current:
-            continue
-        out.append(p)
-    return out
-
-
-def rule_violations(prompts: list[str]) -> list[str]:
-    """Human-readable TUSS rule breaks in ``prompts`` (empty when valid)."""
-    bad = []
-    if not 2 <= len(prompts) <= 4:
-        bad.append(f"{len(prompts)} prompts")
-    for p in set(prompts):
-        if p not in PROMPTS:
-            bad.append(f"unknown prompt {p}")
-        elif prompts.count(p) > 1 and p not in FOREGROUND_REPEATABLE:
-            bad.append(f"{p} repeated")
-    if "sfx" in prompts and "sfxbg" in prompts:
-        bad.append("sfx with sfxbg")
-    if "musicbg" in prompts and any(i in prompts for i in INSTRUMENTS):
-        bad.append("musicbg with an instrument")
-    return bad
-
-
-def sample_prompts(rng: np.random.Generator) -> list[str]:
-    """2-4 prompts drawn one at a time, uniformly among those the rules still allow."""
-    n = int(rng.integers(2, 5))
-    prompts: list[str] = []
-    while len(prompts) < n:
-        options = allowed_next(prompts)
-        prompts.append(options[int(rng.integers(len(options)))])
-    return prompts
-
+__all__ = ["INSTRUMENTS", "FOREGROUND_REPEATABLE", "BACKGROUND", "TASKS", "SILENT", "Example", "allowed_next",
+           "rule_violations", "sample_prompts", "MixtureSampler", "Blend", "heldout_set"]  # fmt: skip
 
 class _SongCache:
     """Rendered stems of recent songs, per process (LRU)."""
@@ -185,7 +134,7 @@ class MixtureSampler:
     # --- sources ----------------------------------------------------------------------
     def song_stems(self, song: int) -> dict[str, np.ndarray]:
         """The four stems (2, N) of song number ``song`` (cached; a pure function of seed, stream, song)."""
-        return self._songs.get((self.seed, self.stream, song), lambda: self._render_song(song))
+        return self._songs.get((self.seed, self.stream, song), lambda: render_song(self, song))
 
     def studio(self, song: int) -> bool:
         """Whether song number ``song`` is placed as a studio mix (see ``studio_mix``)."""
@@ -204,46 +153,6 @@ class MixtureSampler:
         if self.spoken_vocals <= 0.0:
             return False
         return bool(np.random.default_rng([self.seed, 0x56, self.stream, song]).random() < self.spoken_vocals)
-
-    def _render_song(self, song: int) -> dict[str, np.ndarray]:
-        rng = np.random.default_rng([self.seed, 0x50, self.stream, song])
-        pans = np.random.default_rng([self.seed, 0x53, self.stream, song]) if self.studio(song) else None
-        prod = np.random.default_rng([self.seed, 0x55, self.stream, song]) if self.produced(song) else None
-        seconds = max(2 * self.seconds, 8.0)
-        s = midi.compose(rng, seconds)
-        total = s.seconds
-        stems = {role: np.zeros((2, int(round(total * self.sample_rate))), np.float32) for role in INSTRUMENTS}
-        for part in s.parts:
-            if part.role == "vocals" and rng.random() < self.sung_vocals:
-                sung = singing.sing(part, s.seconds_per_beat, self.sample_rate, total,
-                                    np.random.default_rng([self.seed, 0x51, self.stream, song]))
-                if sung is not None:
-                    stems["vocals"] += sung * (0.1 / max(augment.rms(sung), 1e-6))
-                    continue
-            if part.role == "drums":
-                font = self.drum_fonts[int(rng.integers(len(self.drum_fonts)))]
-                bank, preset = font.kits[int(rng.integers(len(font.kits)))]
-            else:
-                fonts = [f for f in self.melodic if part.program in f.programs] or self.melodic
-                font = fonts[int(rng.integers(len(fonts)))]
-                bank, preset = 0, (part.program if part.program in font.programs else min(font.programs))
-            audio = render_part(part, s.seconds_per_beat, font.path, self.sample_rate, total, bank=bank,
-                                preset=preset)
-            if prod is not None and part.role == "other":
-                audio = produce.comping(prod, audio, self.sample_rate, part.program)
-            level = augment.rms(audio)
-            if level > 1e-6:  # comping parts at random relative levels inside "other"
-                if pans is not None and part.role == "other":
-                    audio = augment.pan_mono(audio, float(pans.choice([-1.0, 1.0]) * pans.uniform(0.25, 0.9)))
-                stems[part.role] += audio * (float(rng.uniform(0.5, 1.0)) * 0.1 / level)
-        if self.spoken(song):  # the sung lead is rendered all the same, so the other draws stay put
-            voice = np.random.default_rng([self.seed, 0x57, self.stream, song])
-            stems["vocals"] = produce.spoken_lead(voice, total, s.beats_per_bar * s.seconds_per_beat,
-                                                  self.sample_rate, self.flite_speech > 0)
-        if prod is not None:
-            for role in ("drums", "bass", "vocals"):
-                stems[role] = produce.stem(prod, stems[role], self.sample_rate, role)
-        return stems
 
     def _crop(self, rng: np.random.Generator, stems: dict[str, np.ndarray], need: list[str]) -> dict[str, np.ndarray]:
         """A ``seconds`` crop of the song; of up to four random starts, the first where every stem in

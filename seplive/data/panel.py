@@ -37,8 +37,6 @@ normalised per event.  Every source is looped or repeated to fill the example.
 
 from __future__ import annotations
 
-import importlib.util
-import os
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -47,7 +45,9 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from .mixing import Example
+from .example import Example
+from .heldout import HELDOUT_FOLDERS, heldout_folders, is_heldout, resolve_folder
+from .soundfonts import search_path, soundfont_files
 
 __all__ = ["PANEL_TASKS", "PANEL_FAMILY", "HELDOUT_FOLDERS", "PanelFile", "PanelExample", "MANIFEST",
            "panel_files", "missing_files", "panel_available", "heldout_folders", "is_heldout", "training_sources",
@@ -62,17 +62,6 @@ PANEL_TASKS: dict[str, tuple[str, ...]] = {
     "realpanel_other": ("other", "drums"),
     "realpanel_vocals": ("vocals", "drums", "other"),
 }
-
-#: the recordings' folders, by source: ``root key -> (package, where it lives)``; a pyo folder is
-#: relative to the installed pyo package
-HELDOUT_FOLDERS: dict[str, tuple[str, str]] = {
-    "alsa": ("alsa-utils (Debian)", "/usr/share/sounds/alsa"),
-    "pyo-lib": ("pyo (PyPI)", "pyo:lib/snds"),
-    "pyo-examples": ("pyo (PyPI)", "pyo:examples/snds"),
-    "sonic-pi": ("sonic-pi-samples (Debian)", "/usr/share/sonic-pi/samples"),
-    "lmms": ("lmms-common (Debian)", "/usr/share/lmms/samples"),
-}
-
 
 @dataclass(frozen=True)
 class PanelFile:
@@ -90,7 +79,7 @@ class PanelFile:
         return f"{self.root}:{self.path}"
 
     def resolve(self) -> Path | None:
-        base = _folder(self.root)
+        base = resolve_folder(self.root)
         return None if base is None else base / self.path
 
 
@@ -140,45 +129,11 @@ MANIFEST: dict[str, tuple[PanelFile, ...]] = {
 }  # fmt: skip
 
 
-@lru_cache(maxsize=1)
-def _pyo_dir() -> Path | None:
-    spec = importlib.util.find_spec("pyo")  # the folder without importing pyo (no audio libraries)
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return Path(next(iter(spec.submodule_search_locations)))
-
-
-def _folder(root: str) -> Path | None:
-    where = HELDOUT_FOLDERS[root][1]
-    if where.startswith("pyo:"):
-        base = _pyo_dir()
-        return None if base is None else base / where.removeprefix("pyo:")
-    return Path(where)
-
-
-def heldout_folders() -> list[Path]:
-    """The held-out folders as they resolve on this machine (pyo's only where pyo is installed)."""
-    return [p for p in (_folder(r) for r in HELDOUT_FOLDERS) if p is not None]
-
-
-def is_heldout(path: str | os.PathLike) -> bool:
-    """Whether ``path`` is one of the panel's folders or inside one (real paths compared):
-    the training generator must not read it."""
-    real = Path(os.path.realpath(path))
-    for folder in heldout_folders():
-        f = Path(os.path.realpath(folder))
-        if real == f or f in real.parents:
-            return True
-    return False
-
-
 def training_sources() -> list[Path]:
     """Every file and folder the training generator reads on this machine: the soundfont search
     path and the soundfonts found on it, and espeak-ng's data (the speech; flite's voices are
     compiled into its binary, the sentences come from Python's own docstrings).  None of them
     may be, contain or lie inside a held-out folder (a test checks)."""
-    from .soundfonts import search_path, soundfont_files
-
     out = [p for p in search_path() if p.exists()] + soundfont_files()
     try:
         import espeakng_loader

@@ -24,7 +24,7 @@ import soundfile as sf
 import soxr
 
 from ..models.prompts import PROMPTS, canonical
-from .mixing import Example
+from .example import Example
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".aiff", ".aif", ".mp3", ".opus")
 MUSDB_STEMS = ("drums", "bass", "other", "vocals")

@@ -13,7 +13,7 @@ import copy
 
 import numpy as np
 
-from .mixing import BACKGROUND, Example
+from .example import BACKGROUND, Example
 from .readers import _Reader
 
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from pathlib import Path
 
+from .heldout import is_heldout
+
 ENV_VAR = "SEPLIVE_SOUNDFONTS"
 
 #: where Debian's soundfont packages put their files (fluid-soundfont-gm, timgm6mb-soundfont,
@@ -59,8 +61,6 @@ def search_path() -> list[Path]:
 def soundfont_files() -> list[Path]:
     """Every soundfont file on the search path, deduplicated by real path, in a stable order;
     nothing in the real-recording panel's held-out folders (``seplive.data.panel``)."""
-    from .panel import is_heldout  # here, not at the top: panel imports mixing, which imports this module
-
     seen: dict[str, Path] = {}
     for entry in search_path():
         if is_heldout(entry):  # the real-recording panel's folders are never training material

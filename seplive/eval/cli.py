@@ -74,8 +74,8 @@ def _literal(value: str) -> Any:
 
 def _systems(args: argparse.Namespace) -> list[Any]:
     from ..models import registry
+    from ..models.trained import plugin_for_checkpoint
     from .oracle import oracle
-    from .plugin import plugin_for_checkpoint
     from .runner import System
 
     opts: dict[str, dict[str, Any]] = {}

@@ -108,52 +108,58 @@ class PyoChain:
             self.server = s
             self._in = _buffer(s.getInputAddr(), self.block * self.in_ch).reshape(self.block, self.in_ch)
             self._out = _buffer(s.getOutputAddr(), self.block * C).reshape(self.block, C)
-            x = pyo.Input(chnl=list(range(C)))
-            # pyo computes streams in the order they were made: the SigTos come before the
-            # objects that read them, or those would read last buffer's values
-            self._sigs = [pyo.SigTo(float(v), time=self.hop_s, init=float(v)) for v in start]
-            for sig in self._sigs:
-                sig.stop()  # idle until its value moves: not computed
-            # built with plain numbers; a SigTo is swapped in only while its value ramps
-            p = dict(zip(NAMES, map(float, start[: self.n_params]), strict=True))
-            on = dict(zip(STAGES, map(float, start[self.n_params :]), strict=True))
-            q = p["resonance"]
-            hp = pyo.Biquad(x, freq=p["highpass"], q=q, type=1)
-            s1 = pyo.Interp(x, hp, interp=on["highpass"])
-            lp = pyo.Biquad(s1, freq=p["lowpass"], q=q, type=0)
-            s2 = pyo.Interp(s1, lp, interp=on["lowpass"])
-            e1 = pyo.EQ(s2, freq=250, q=0.707, boost=p["eq.low"], type=1)
-            e2 = pyo.EQ(e1, freq=1000, q=0.707, boost=p["eq.mid"], type=0)
-            e3 = pyo.EQ(e2, freq=4000, q=0.707, boost=p["eq.high"], type=2)
-            s3 = pyo.Interp(s2, e3, interp=on["eq"])
-            # no look-ahead: the compressor adds no delay, so the dry path stays aligned
-            comp = pyo.Compress(
-                s3, thresh=p["comp.threshold"], ratio=p["comp.ratio"], risetime=0.005, falltime=0.12, lookahead=0.0, knee=0.3
-            )
-            s4 = pyo.Interp(s3, comp, interp=on["comp"])
-            self._echo = pyo.Delay(s4, delay=p["echo.time"], feedback=p["echo.feedback"], maxdelay=2.0, mul=p["echo.mix"])
-            s5 = s4 + self._echo
-            self._reverb = pyo.Freeverb(s5, size=p["reverb.size"], damp=p["reverb.damp"], bal=p["reverb.mix"])
-            self._reverb.out()
-            #: who takes each parameter: (object, setter) pairs, in NAMES then STAGES order
-            users = {
-                "highpass": [(hp, "setFreq")], "lowpass": [(lp, "setFreq")], "resonance": [(hp, "setQ"), (lp, "setQ")],
-                "eq.low": [(e1, "setBoost")], "eq.mid": [(e2, "setBoost")], "eq.high": [(e3, "setBoost")],
-                "comp.threshold": [(comp, "setThresh")], "comp.ratio": [(comp, "setRatio")],
-                "echo.mix": [(self._echo, "setMul")], "echo.time": [(self._echo, "setDelay")],
-                "echo.feedback": [(self._echo, "setFeedback")], "reverb.mix": [(self._reverb, "setBal")],
-                "reverb.size": [(self._reverb, "setSize")], "reverb.damp": [(self._reverb, "setDamp")],
-            }
-            stage_obj = {"highpass": s1, "lowpass": s2, "eq": s3, "comp": s4}
-            self._users = [[getattr(o, m) for o, m in users[n]] for n in NAMES]
-            self._users += [[stage_obj[st].setInterp] if st in stage_obj else [] for st in STAGES]
-            self._ramping = np.zeros(len(start), bool)
-            # keep every object alive (pyo drops what Python no longer references)
-            self._graph = [x, hp, s1, lp, s2, e1, e2, e3, s3, comp, s4, s5]
+            self._build(pyo, start)
             # the server fades its output in over its first buffer: spend that on silence
             self._in[:] = 0.0
             s.process()
         self.calls = 0
+
+    def _build(self, pyo, start: np.ndarray) -> None:
+        """The chain's pyo objects on the current server, starting at the values ``start``
+        (parameters in NAMES order, then stage switches 0..1 in STAGES order), and who takes
+        each value when it moves (``self._users``)."""
+        x = pyo.Input(chnl=list(range(self.channels)))
+        # pyo computes streams in the order they were made: the SigTos come before the
+        # objects that read them, or those would read last buffer's values
+        self._sigs = [pyo.SigTo(float(v), time=self.hop_s, init=float(v)) for v in start]
+        for sig in self._sigs:
+            sig.stop()  # idle until its value moves: not computed
+        # built with plain numbers; a SigTo is swapped in only while its value ramps
+        p = dict(zip(NAMES, map(float, start[: self.n_params]), strict=True))
+        on = dict(zip(STAGES, map(float, start[self.n_params :]), strict=True))
+        q = p["resonance"]
+        hp = pyo.Biquad(x, freq=p["highpass"], q=q, type=1)
+        s1 = pyo.Interp(x, hp, interp=on["highpass"])
+        lp = pyo.Biquad(s1, freq=p["lowpass"], q=q, type=0)
+        s2 = pyo.Interp(s1, lp, interp=on["lowpass"])
+        e1 = pyo.EQ(s2, freq=250, q=0.707, boost=p["eq.low"], type=1)
+        e2 = pyo.EQ(e1, freq=1000, q=0.707, boost=p["eq.mid"], type=0)
+        e3 = pyo.EQ(e2, freq=4000, q=0.707, boost=p["eq.high"], type=2)
+        s3 = pyo.Interp(s2, e3, interp=on["eq"])
+        # no look-ahead: the compressor adds no delay, so the dry path stays aligned
+        comp = pyo.Compress(
+            s3, thresh=p["comp.threshold"], ratio=p["comp.ratio"], risetime=0.005, falltime=0.12, lookahead=0.0, knee=0.3
+        )
+        s4 = pyo.Interp(s3, comp, interp=on["comp"])
+        self._echo = pyo.Delay(s4, delay=p["echo.time"], feedback=p["echo.feedback"], maxdelay=2.0, mul=p["echo.mix"])
+        s5 = s4 + self._echo
+        self._reverb = pyo.Freeverb(s5, size=p["reverb.size"], damp=p["reverb.damp"], bal=p["reverb.mix"])
+        self._reverb.out()
+        #: who takes each parameter: (object, setter) pairs, in NAMES then STAGES order
+        users = {
+            "highpass": [(hp, "setFreq")], "lowpass": [(lp, "setFreq")], "resonance": [(hp, "setQ"), (lp, "setQ")],
+            "eq.low": [(e1, "setBoost")], "eq.mid": [(e2, "setBoost")], "eq.high": [(e3, "setBoost")],
+            "comp.threshold": [(comp, "setThresh")], "comp.ratio": [(comp, "setRatio")],
+            "echo.mix": [(self._echo, "setMul")], "echo.time": [(self._echo, "setDelay")],
+            "echo.feedback": [(self._echo, "setFeedback")], "reverb.mix": [(self._reverb, "setBal")],
+            "reverb.size": [(self._reverb, "setSize")], "reverb.damp": [(self._reverb, "setDamp")],
+        }
+        stage_obj = {"highpass": s1, "lowpass": s2, "eq": s3, "comp": s4}
+        self._users = [[getattr(o, m) for o, m in users[n]] for n in NAMES]
+        self._users += [[stage_obj[st].setInterp] if st in stage_obj else [] for st in STAGES]
+        self._ramping = np.zeros(len(start), bool)
+        # keep every object alive (pyo drops what Python no longer references)
+        self._graph = [x, hp, s1, lp, s2, e1, e2, e3, s3, comp, s4, s5]
 
     def reset(self) -> None:
         """Forget the echo and reverb tails (after the stem was skipped a while)."""

@@ -19,7 +19,7 @@ _FACTORIES: dict[str, str | Callable[..., Separator]] = {
     "lasaft": "seplive.models.lasaft:LasaftSeparator",
     "native": "seplive.models.native:NativeSeparator",
     "dfn3": "seplive.models.dfn3:Dfn3Separator",
-    "checkpoint": "seplive.eval.plugin:open_checkpoint",
+    "checkpoint": "seplive.models.trained:open_checkpoint",
 }
 
 

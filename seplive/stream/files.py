@@ -42,6 +42,9 @@ def _wav_promised_frames(path: Path) -> int | None:
 
 log = logging.getLogger("seplive")
 
+#: a truncated file holding less audio than this (seconds) is refused, not processed
+MIN_TRUNCATED_S = 0.1
+
 
 class AudioFileError(RuntimeError):
     """A file cannot be read or written (the message says which and why)."""
@@ -75,14 +78,29 @@ class FileSource:
             raise AudioFileError(f"{self.path} has no audio ({self.channels} channels at {self.sample_rate} Hz)")
         self.position = 0
         #: frames the header promised when the file holds fewer (a cut-off download or copy)
-        self.promised_frames = _wav_promised_frames(self.path)
-        if self.promised_frames is not None and self.promised_frames > self.frames + 1:
-            log.warning(
-                "%s is truncated: its header promises %.2f s, %.2f s is there; processing what is there",
-                self.path, self.promised_frames / self.sample_rate, self.frames / self.sample_rate,
+        self.promised_frames = self._check_length()
+
+    def _check_length(self) -> int | None:
+        """Refuse a file with no frames, or one cut off before :data:`MIN_TRUNCATED_S` seconds
+        of audio; warn about (and return the promised frame count of) any other truncated one."""
+        promised = _wav_promised_frames(self.path)
+        truncated = promised is not None and promised > self.frames + 1
+        if truncated and self.frames < MIN_TRUNCATED_S * self.sample_rate:
+            self._f.close()
+            raise AudioFileError(
+                f"{self.path} is truncated: its header promises {promised} frames, {self.frames} are there"
+                f" ({self.frames / self.sample_rate:.3f} s): nothing to process"
             )
-        else:
-            self.promised_frames = None
+        if self.frames <= 0:
+            self._f.close()
+            raise AudioFileError(f"{self.path} holds no audio frames (it is empty)")
+        if not truncated:
+            return None
+        log.warning(
+            "%s is truncated: its header promises %.2f s, %.2f s is there; processing what is there",
+            self.path, promised / self.sample_rate, self.frames / self.sample_rate,
+        )  # fmt: skip
+        return promised
 
     @property
     def truncated(self) -> bool:

@@ -34,7 +34,7 @@ def main(args: argparse.Namespace) -> int:
     if args.device:
         cfg.train.device = args.device
     out = Path(args.out) if args.out else Path("runs") / Path(args.config).stem
-    from .architectures import get_builder
+    from ..models.architectures import get_builder
 
     get_builder(cfg.model.architecture)  # an unknown name fails before any data is made
     from .trainer import train

@@ -6,7 +6,7 @@ unknown keys refused with the nearest known one, errors a :class:`ConfigError`.
 Layout (every key optional except ``model.architecture``)::
 
     [model]
-    architecture = "lasaft"          # see seplive.train.architectures
+    architecture = "lasaft"          # see seplive.models.architectures
     [model.options]                   # passed to the architecture's builder
     preset = "tiny"
 

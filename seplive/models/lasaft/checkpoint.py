@@ -110,6 +110,27 @@ def _indices(state: Mapping[str, Tensor], pattern: str) -> list[int]:
     return sorted({int(m.group(1)) for k in state if (m := rx.match(k))})
 
 
+def _attention(state: Mapping[str, Tensor], dec: str) -> tuple[bool, bool, int, int]:
+    """The decoder's LightSAFT attention: (query_listen, key_listen, n_latent, dk), from the
+    first decoder block's keys (``dec`` is its key prefix)."""
+    query_listen = (dec + "query_pocm_generator.0.weight_v") in state
+    key_listen = (dec + "keys.0.weight") in state
+    if key_listen:
+        return query_listen, key_listen, _shape(state, dec + "keys.0.weight")[0], _shape(state, dec + "keys.3.weight")[0]
+    dk, n_latent = _shape(state, dec + "keys")[-2:]
+    return query_listen, key_listen, n_latent, dk
+
+
+def _preset_activation(cfg: LasaftConfig) -> str:
+    """The activation of the preset whose shapes ``cfg`` matches, else ``leaky_relu`` (logged)."""
+    activation = "leaky_relu"
+    for preset_cfg in PRESETS.values():
+        if preset_cfg.replace(activation=activation) == cfg.replace(activation=activation):
+            return preset_cfg.activation
+    log.warning("lasaft: checkpoint does not match a known preset; assuming %s activations", activation)
+    return activation
+
+
 def infer_config(
     state: Mapping[str, Tensor], activation: str | None = None, hop_length: int | None = None
 ) -> LasaftConfig:
@@ -135,14 +156,7 @@ def infer_config(
     hiddens = [_shape(state, s + f"encoders.{i}.tdf.tdf.0.weight")[0] for i in encoders]
     hiddens.append(_shape(state, s + "mid_block.tdf.tdf.0.weight")[0])
     n_labels, embedding_dim = _shape(state, s + "embedding.weight")
-    dec = s + "decoders.0.tfc_lightsaft."
-    query_listen = (dec + "query_pocm_generator.0.weight_v") in state
-    key_listen = (dec + "keys.0.weight") in state
-    if key_listen:
-        n_latent = _shape(state, dec + "keys.0.weight")[0]
-        dk = _shape(state, dec + "keys.3.weight")[0]
-    else:
-        dk, n_latent = _shape(state, dec + "keys")[-2:]
+    query_listen, key_listen, n_latent, dk = _attention(state, s + "decoders.0.tfc_lightsaft.")
     tdf_bias = (s + "encoders.0.tdf.tdf.0.bias") in state
     cfg = LasaftConfig(
         n_fft=n_fft,
@@ -164,15 +178,7 @@ def infer_config(
     )
     if _WINDOW in state and _shape(state, _WINDOW) != (n_fft,):
         raise ValueError(f"STFT window has shape {list(state[_WINDOW].shape)}, the U-Net implies n_fft {n_fft}")
-    if activation is None:
-        activation = "leaky_relu"
-        for preset_cfg in PRESETS.values():
-            if preset_cfg.replace(activation=activation) == cfg.replace(activation=activation):
-                activation = preset_cfg.activation
-                break
-        else:
-            log.warning("lasaft: checkpoint does not match a known preset; assuming %s activations", activation)
-    return cfg.replace(activation=activation)
+    return cfg.replace(activation=activation or _preset_activation(cfg))
 
 
 def load_state_dict(

@@ -7,9 +7,9 @@ Layout (``<name>.pt`` and ``<name>.json`` side by side), the one ``seplive train
                   "config": {"model": {"architecture": "native", "options": {...}}, ...},
                   "data": {"sample_rate": 48000, "channels": 2, ...}, "step": ..., ...}
 
-``options`` are the model options of :func:`~seplive.models.native.training.build` (a
-``preset`` and overrides; :func:`save_checkpoint` writes the whole config there, so the
-file does not depend on preset defaults).  A sidecar whose ``config`` is a bare native
+``options`` are the model options of :func:`config_from_options` (a ``preset`` and
+overrides; :func:`save_checkpoint` writes the whole config there, so the file does not
+depend on preset defaults).  The sidecar is written and read by :mod:`seplive.models.sidecar`.  A sidecar whose ``config`` is a bare native
 config dict is read too.  Loading is ``torch.load(..., weights_only=True)`` only: a
 checkpoint is data, never code.  A state_dict nested under ``"state_dict"`` or ``"model"``
 is accepted.
@@ -17,7 +17,6 @@ is accepted.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -26,26 +25,34 @@ import torch
 
 from ..base import SeparatorError
 from ..checkpoints import describe_mismatch
+from ..sidecar import CheckpointError, sidecar_path
+from ..sidecar import read_sidecar as shared_read_sidecar
+from ..weights import save_weights
 from .config import ConfigError, NativeConfig, make_config
 from .model import NativeNet
-from .training import config_from_options
 
-__all__ = ["save_checkpoint", "load_checkpoint", "read_sidecar", "shipped_checkpoint", "WEIGHTS_DIR"]
+__all__ = ["save_checkpoint", "load_checkpoint", "read_sidecar", "config_from_options", "shipped_checkpoint", "WEIGHTS_DIR"]
 
 ARCHITECTURE = "native"
 #: where the shipped (trained) weights live
 WEIGHTS_DIR = Path(__file__).with_name("weights")
 
 
-def sidecar_path(path: str | Path) -> Path:
-    return Path(path).with_suffix(".json")
+def config_from_options(options: dict[str, Any], sample_rate: int = 48000, channels: int = 2) -> NativeConfig:
+    """The network config of a training config's ``[model.options]`` (``preset`` plus
+    overrides) for audio at ``sample_rate`` Hz with ``channels`` channels (given options
+    must agree with them); raises :class:`ConfigError`."""
+    opts = dict(options)
+    preset = opts.pop("preset", "small")
+    for key, value in (("sample_rate", sample_rate), ("channels", channels)):
+        if key in opts and opts[key] != value:
+            raise ConfigError(f"native: model option {key}={opts[key]} disagrees with the data ({value})")
+        opts[key] = int(value)
+    return make_config(str(preset), **opts)
 
 
 def save_checkpoint(model: NativeNet, path: str | Path, **info: Any) -> Path:
     """Write ``path`` (state_dict) and its ``.json`` sidecar; ``info`` goes into the sidecar."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, p)
     options = model.cfg.to_dict()
     data = {"sample_rate": options.pop("sample_rate"), "channels": options.pop("channels")}
     meta = {
@@ -55,28 +62,19 @@ def save_checkpoint(model: NativeNet, path: str | Path, **info: Any) -> Path:
         "parameters": model.parameter_count(),
         **info,
     }
-    sidecar_path(p).write_text(json.dumps(meta, indent=2) + "\n")
-    return p
+    return save_weights(path, model, meta)
 
 
 def read_sidecar(path: str | Path) -> dict[str, Any]:
     """The sidecar of checkpoint ``path`` (validated: architecture and config present)."""
-    side = sidecar_path(path)
-    if not side.is_file():
-        raise SeparatorError(f"native: checkpoint {path} has no sidecar {side.name} (it names the config)")
     try:
-        if side.stat().st_size > 1 << 20:
-            raise SeparatorError(f"native: sidecar {side} is over 1 MiB; a sidecar is a small JSON object")
-        meta = json.loads(side.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise SeparatorError(f"native: sidecar {side} is not JSON ({exc})") from None
-    if not isinstance(meta, dict):
-        raise SeparatorError(f"native: sidecar {side} must hold a JSON object")
+        meta = shared_read_sidecar(path, required=("architecture", "config"))
+    except CheckpointError as exc:
+        raise SeparatorError(f"native: {exc}") from None
     arch = meta.get("architecture")
     if arch != ARCHITECTURE:
+        side = sidecar_path(path)
         raise SeparatorError(f"native: {side.name} is for architecture {arch!r}, not '{ARCHITECTURE}'")
-    if not isinstance(meta.get("config"), dict):
-        raise SeparatorError(f"native: sidecar {side.name} has no 'config' object")
     return meta
 
 

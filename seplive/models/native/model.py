@@ -438,14 +438,6 @@ class NativeNet(nn.Module):
         finally:
             self.train(was_training)
 
-    def streaming_plugin(self, sidecar: dict[str, Any] | None = None, **options: Any):
-        """This network as its own live plugin (the trainer's evaluator asks models for
-        one): stateful, so window options (``context_ms``, ``lookahead_ms``) do not apply."""
-        from .plugin import NativeSeparator
-
-        keep = {k: v for k, v in options.items() if k in ("device", "unit_mask", "threads", "traced")}
-        return NativeSeparator(model=self, **keep)
-
     # -- info ------------------------------------------------------------------------------
     def parameter_count(self) -> int:
         return sum(p.numel() for p in self.parameters())

@@ -1,4 +1,4 @@
-"""The native network for the trainer (:mod:`seplive.train.architectures` name ``native``).
+"""The native network for the trainer (:mod:`seplive.models.architectures` name ``native``).
 
 ``build(options, sample_rate=, channels=)`` takes the ``[model.options]`` table of a
 training config: ``preset`` (``small``, the default, or ``tiny``) plus any
@@ -10,20 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from .config import ConfigError, NativeConfig, make_config
+from .checkpoint import config_from_options
 from .model import NativeNet
 
 __all__ = ["build", "config_from_options"]
-
-
-def config_from_options(options: dict[str, Any], sample_rate: int = 48000, channels: int = 2) -> NativeConfig:
-    opts = dict(options)
-    preset = opts.pop("preset", "small")
-    for key, value in (("sample_rate", sample_rate), ("channels", channels)):
-        if key in opts and opts[key] != value:
-            raise ConfigError(f"native: model option {key}={opts[key]} disagrees with the data ({value})")
-        opts[key] = int(value)
-    return make_config(str(preset), **opts)
 
 
 def build(options: dict[str, Any], sample_rate: int = 48000, channels: int = 2) -> NativeNet:

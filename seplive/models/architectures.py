@@ -9,7 +9,7 @@ loader and the evaluator never need to know which network they hold::
 is zeros and the loss ignores it).  Optional attributes a model may set: ``hop_multiple``
 (window lengths it prefers to be a multiple of, for the streaming plugin) and
 ``streaming_plugin(sidecar, **options) -> Separator`` (its own live plugin; otherwise the
-evaluator wraps it in :class:`seplive.eval.plugin.CheckpointSeparator`) and
+evaluator wraps it in :class:`seplive.models.trained.CheckpointSeparator`) and
 ``ddp_find_unused = True`` when some parameters may get no gradient in a step (DDP then
 looks for them).
 
@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..config import did_you_mean
-from ..models.prompts import PROMPTS
+from .prompts import PROMPTS
 
 __all__ = ["register", "available", "build", "get_builder", "check_options", "live_plugin", "ArchitectureError"]
 
@@ -40,8 +40,8 @@ Builder = Callable[..., nn.Module]
 
 #: name -> builder or "module:attribute" (imported on first use)
 _ARCHITECTURES: dict[str, str | Builder] = {
-    "lasaft": "seplive.train.architectures:build_lasaft",
-    "tuss": "seplive.train.architectures:build_tuss",
+    "lasaft": "seplive.models.architectures:build_lasaft",
+    "tuss": "seplive.models.architectures:build_tuss",
     "native": "seplive.models.native.training:build",
 }
 
@@ -118,7 +118,7 @@ class LasaftTrainable(nn.Module):
 
     def __init__(self, cfg: Any, prompts: tuple[str, ...] = PROMPTS) -> None:
         super().__init__()
-        from ..models.lasaft.model import LasaftNet, init_random
+        from .lasaft.model import LasaftNet, init_random
 
         self.net = init_random(LasaftNet(cfg, labels=prompts), seed=None)
         self.prompts = prompts
@@ -142,7 +142,7 @@ class LasaftTrainable(nn.Module):
 def build_lasaft(options: dict[str, Any], sample_rate: int = 44100, channels: int = 2) -> nn.Module:
     """``options``: ``preset`` (``tiny``, ``v2_light``, ``v2_large``; default ``v2_light``)
     plus any :class:`~seplive.models.lasaft.config.LasaftConfig` field to override."""
-    from ..models.lasaft.config import LasaftConfig, preset
+    from .lasaft.config import LasaftConfig, preset
 
     fields = [f for f in LasaftConfig.__dataclass_fields__ if f not in ("spec_channels", "n_labels")]
     check_options("lasaft", options, ["preset", *fields])
@@ -165,7 +165,7 @@ def build_lasaft(options: dict[str, Any], sample_rate: int = 44100, channels: in
 
 def _bands(n_fft: int, sample_rate: int, width: int) -> tuple[int, ...]:
     """The published band split when it fits the rate, else equal bands of ``width`` bins."""
-    from ..models.tuss.model import default_bands
+    from .tuss.model import default_bands
 
     try:
         return default_bands(n_fft, sample_rate)
@@ -185,7 +185,7 @@ class TussTrainable(nn.Module):
 
     def __init__(self, cfg: Any) -> None:
         super().__init__()
-        from ..models.tuss.model import TussModel
+        from .tuss.model import TussModel
 
         self.model = TussModel(cfg)
         self.prompts = tuple(cfg.prompts)
@@ -219,7 +219,7 @@ def build_tuss(options: dict[str, Any], sample_rate: int = 48000, channels: int 
     ``emb_dim``, ``blocks`` [cross, tse], ``attention_dim`` [cross, tse], ``heads``,
     ``ffn_dim``, ``groups``; ``n_fft``, ``hop``, ``band_width`` (bins, when the published
     band split does not fit the rate)."""
-    from ..models.tuss.model import FFNConfig, StackConfig, TussConfig, published_config
+    from .tuss.model import FFNConfig, StackConfig, TussConfig, published_config
 
     known = ["size", "emb_dim", "blocks", "attention_dim", "heads", "ffn_dim", "groups", "n_fft", "hop", "band_width"]
     check_options("tuss", options, known)

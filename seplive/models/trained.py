@@ -1,7 +1,7 @@
 """Any trained checkpoint as a live plugin: :class:`CheckpointSeparator`.
 
 It runs the checkpoint's network (built from its sidecar through
-:mod:`seplive.train.architectures`) on windows of ``context + hop + lookahead`` samples
+:mod:`seplive.models.architectures`) on windows of ``context + hop + lookahead`` samples
 and returns the stems of ``context + hop`` of them, the engine's windowed contract.  A
 model that brings its own streaming plugin (an attribute ``streaming_plugin(sidecar,
 **options) -> Separator``) gets that one from :func:`plugin_for_checkpoint` instead.
@@ -18,8 +18,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..models.base import Separator, SeparatorError
-from ..models.prompts import PROMPTS
+from .base import Separator, SeparatorError
+from .prompts import PROMPTS
 
 __all__ = ["CheckpointSeparator", "plugin_for_checkpoint", "open_checkpoint"]
 
@@ -51,7 +51,7 @@ class CheckpointSeparator(Separator):
         if model is None:
             if not checkpoint:
                 raise SeparatorError("checkpoint: needs --checkpoint PATH (a model.pt trained by 'seplive train')")
-            from ..train.checkpoint import load_model
+            from .weights import load_model
 
             try:
                 model, sidecar = load_model(checkpoint)
@@ -106,13 +106,13 @@ def plugin_for_checkpoint(path: str | Path, **options: Any) -> Separator:
     """The live plugin for a trained checkpoint: the architecture's own plugin when it has
     one (``native``: built from the registry with ``checkpoint=path`` and ``device``), else a
     :class:`CheckpointSeparator` around the network."""
-    from ..train.architectures import live_plugin
-    from ..train.checkpoint import load_model, read_sidecar
+    from .architectures import live_plugin
+    from .weights import load_model, read_sidecar
 
     try:
         own_plugin = live_plugin(read_sidecar(path)["architecture"])
         if own_plugin:
-            from ..models import registry
+            from . import registry
 
             extra = {"device": options["device"]} if options.get("device") else {}
             return registry.create(own_plugin, checkpoint=str(path), **extra)

@@ -1,9 +1,11 @@
-"""Checkpoints: small shipped weights + a JSON sidecar, training state kept apart.
+"""Trained weights: a model's state_dict + its JSON sidecar (:mod:`seplive.models.sidecar`),
+training state kept apart.
 
 ``<name>.pt``         the model's ``state_dict`` (``torch.save``; loads with
                       ``torch.load(weights_only=True)``)
 ``<name>.json``       sidecar: ``{"architecture", "config", "data", "step", "metrics",
                       "seplive_version"}`` where ``config`` is the whole training config
+                      (written and read by :mod:`seplive.models.sidecar`)
 ``<name>.resume.pt``  optimizer, scheduler, step and RNG states (also plain tensors and
                       containers, ``weights_only``-loadable): only for ``--resume``
 
@@ -13,7 +15,6 @@ truncated checkpoint behind.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -21,21 +22,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from .. import __version__
 from .architectures import build
+from .sidecar import CheckpointError, read_sidecar, sidecar_path, write_sidecar
 
 __all__ = [
     "CheckpointError", "save_weights", "save_resume", "load_resume", "load_model", "load_init", "load_into",
     "read_sidecar", "sidecar_path",
 ]  # fmt: skip
-
-
-class CheckpointError(ValueError):
-    """A checkpoint or its sidecar is missing or unreadable (one line)."""
-
-
-def sidecar_path(weights: str | Path) -> Path:
-    return Path(weights).with_suffix(".json")
 
 
 def _atomic_save(obj: Any, path: Path) -> None:
@@ -47,12 +40,10 @@ def _atomic_save(obj: Any, path: Path) -> None:
 def save_weights(path: str | Path, model: nn.Module, sidecar: dict[str, Any]) -> Path:
     """Write ``model``'s state_dict (on the CPU) and its sidecar; returns the weights path."""
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     _atomic_save(state, path)
-    side = {**sidecar, "seplive_version": __version__}
-    tmp = sidecar_path(path).with_name(f".{sidecar_path(path).name}.partial")
-    tmp.write_text(json.dumps(side, indent=2) + "\n")
-    os.replace(tmp, sidecar_path(path))
+    write_sidecar(path, sidecar)
     return path
 
 
@@ -67,20 +58,6 @@ def load_resume(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"no resume state at {path} (train without --resume first)") from None
     except Exception as exc:  # noqa: BLE001 - any unpickling failure is one line
         raise CheckpointError(f"cannot read resume state {path}: {exc}") from None
-
-
-def read_sidecar(weights: str | Path) -> dict[str, Any]:
-    side = sidecar_path(weights)
-    try:
-        meta = json.loads(side.read_text())
-    except FileNotFoundError:
-        raise CheckpointError(f"checkpoint {weights} has no sidecar {side} (it says which architecture to build)") from None
-    except (OSError, ValueError) as exc:
-        raise CheckpointError(f"cannot read sidecar {side}: {exc}") from None
-    for key in ("architecture", "config", "data"):
-        if key not in meta:
-            raise CheckpointError(f"sidecar {side} lacks '{key}'")
-    return meta
 
 
 def load_into(model: nn.Module, weights: str | Path, prefix: str, what: str) -> None:
