@@ -3,9 +3,10 @@
 The flags given on the command line, the SEPLIVE_* environment, the user config and the
 preset are merged and checked by :func:`seplive.presets.layer`; :meth:`RunSettings.build`
 turns that merge into frozen dataclasses once, and
-:meth:`seplive.session.SessionConfig.from_settings` into the config a Session takes.  Units are kept as given: window
-lengths in model-rate samples (``hop``) or milliseconds (``hop_ms``), passed untouched to
-:class:`seplive.stream.engine.EngineConfig`, which converts ms at the model's rate.
+:meth:`seplive.session.SessionConfig.from_settings` into the config a Session takes.
+Units are kept as given: window lengths in model-rate samples (``hop``) or milliseconds
+(``hop_ms``), passed untouched to :class:`seplive.stream.engine.EngineConfig`, which
+converts ms at the model's rate; gains in dB, durations in seconds.
 """
 
 from __future__ import annotations
