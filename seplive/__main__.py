@@ -1,3 +1,5 @@
+"""``python -m seplive ARGS``: the same as the ``seplive`` command."""
+
 import sys
 
 from .cli import main

@@ -150,11 +150,8 @@ def _model_for(prompts: list[str]) -> str | None:
 
 def run_demo(out_dir: str | Path, quiet: bool = False) -> dict:
     """Write the mixture, run presets through the live engine, write the results, the
-    stems of the first preset and a before/after spectrogram; return a summary."""
-    from .presets import load_preset
-    from .session import Session, SessionConfig
-    from .spectrogram import before_after_png
-
+    stems of the first preset and a before/after spectrogram; return a summary (latency in
+    ms, SNR in dB against the true stems)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     stems = demo_stems()
@@ -165,53 +162,76 @@ def run_demo(out_dir: str | Path, quiet: bool = False) -> dict:
         sf.write(out / f"true_{name}.wav", x, RATE, subtype="FLOAT")
     results, skipped = [], []
     for preset, what, truth in DEMO_PRESETS:
-        truth = tuple(t for t in truth if t in stems)
-        settings = load_preset(preset)
-        prompts, mute = settings.get("prompts", []), settings.get("mute", [])
-        model = _model_for([p for p in [*prompts, *mute] if p != "rest"])
-        if model is None or not truth:
+        row = _run_preset(out, mix_path, stems, preset, what, truth, first=not results)
+        if row is None:
             skipped.append(preset)
-            continue
-        fname = f"{preset}.wav"
-        stems_dir = out / "stems" if not results else None
-        cfg = SessionConfig(input=str(mix_path), output=str(out / fname), model=model, prompts=prompts, mute=mute,
-                            gains_db=settings.get("gain", {}), report=str(out / f"{preset}.json"), align=True,
-                            preset=preset, stems_out=f"{stems_dir}/" if stems_dir else None)
-        rep = Session(cfg).run()
-        reference = sum(stems[t] for t in truth)
-        estimate, _ = sf.read(out / fname, dtype="float32", always_2d=True)
-        results.append({"preset": preset, "file": str(out / fname), "what": what, "model": model,
-                        "latency_ms": rep["latency_ms"], "rtf": rep["rtf"], "compute_ms_p99": rep["compute_ms_p99"],
-                        "hop_ms": rep["hop_ms"], "snr_db": snr_db(estimate, reference),
-                        "snr_of_mix_db": snr_db(mix, reference)})
-    karaoke, _ = sf.read(out / "karaoke.wav", dtype="float32", always_2d=True)
-    image: Path | None = out / "before-after.png"
-    try:
-        before_after_png(image, [mix, karaoke], RATE,
-                         titles=["the song as it plays (mixture)", "through seplive with the karaoke preset (vocals muted)"])
-    except ImportError as exc:  # matplotlib is the plot extra
-        image_note = str(exc)
-        image = None
-    else:
-        image_note = ""
+        else:
+            results.append(row)
+    image, image_note = _picture(out, mix)
     summary = {"mix": str(mix_path), "image": str(image) if image else None, "stems": str(out / "stems"), "results": results,
                "skipped_presets": skipped, "speech": "speech" in stems}
     (out / "demo.json").write_text(json.dumps(summary, indent=2) + "\n")
     if not quiet:
-        print(f"seplive demo: a synthetic song{' with a voice over it' if 'speech' in stems else ''}, {mix_path},"
-              " through the live engine with these presets:")
-        for r in results:
-            print(f"  {r['preset']:<11} {r['file']}  {r['what']} [{r['model']}, latency {r['latency_ms']:.1f} ms,"
-                  f" rtf {r['rtf']:.3f}; SNR against the true stems {r['snr_db']:.1f} dB, the mix itself"
-                  f" {r['snr_of_mix_db']:.1f} dB]")
-        if skipped:
-            print(f"  (not run: {', '.join(skipped)}: no installed model without weights has those stems)")
-        print(f"  stems of {results[0]['preset']} one file each: {out / 'stems'}/")
-        print(f"  spectrogram, the mix above, karaoke below: {image}" if image else f"  (no picture: {image_note})")
-        print("Next:")
-        print("  seplive --input loopback --preset karaoke        what the computer plays, vocals muted")
-        print("  seplive -i YOUR_SONG.flac -o out.wav --preset acapella   any wav/flac/ogg file")
-        print("  seplive presets                                  all presets; seplive models: the models")
-        print("  seplive -i loopback -p vocals --midi nanokontrol2   MIDI knobs on the stems (seplive learn: your own)")
-        print("  seplive -i loopback -p vocals --osc 9000         OSC: /seplive/stem/vocals/gain_db -6")
+        _print_summary(out, summary, image_note)
     return summary
+
+
+def _run_preset(out: Path, mix_path: Path, stems: dict[str, np.ndarray], preset: str, what: str,
+                truth: tuple[str, ...], first: bool) -> dict | None:
+    """One preset through a Session with the first DSP model that has its stems (None:
+    none has); its result row.  The first preset run also writes its stems."""
+    from .presets import load_preset
+    from .session import Session, SessionConfig
+
+    truth = tuple(t for t in truth if t in stems)
+    settings = load_preset(preset)
+    prompts, mute = settings.get("prompts", []), settings.get("mute", [])
+    model = _model_for([p for p in [*prompts, *mute] if p != "rest"])
+    if model is None or not truth:
+        return None
+    fname = f"{preset}.wav"
+    stems_dir = out / "stems" if first else None
+    cfg = SessionConfig(input=str(mix_path), output=str(out / fname), model=model, prompts=prompts, mute=mute,
+                        gains_db=settings.get("gain", {}), report=str(out / f"{preset}.json"), align=True,
+                        preset=preset, stems_out=f"{stems_dir}/" if stems_dir else None)
+    rep = Session(cfg).run()
+    reference = sum(stems[t] for t in truth)
+    estimate, _ = sf.read(out / fname, dtype="float32", always_2d=True)
+    mix = sum(stems.values())
+    return {"preset": preset, "file": str(out / fname), "what": what, "model": model,
+            "latency_ms": rep["latency_ms"], "rtf": rep["rtf"], "compute_ms_p99": rep["compute_ms_p99"],
+            "hop_ms": rep["hop_ms"], "snr_db": snr_db(estimate, reference), "snr_of_mix_db": snr_db(mix, reference)}
+
+
+def _picture(out: Path, mix: np.ndarray) -> tuple[Path | None, str]:
+    """The before/after spectrogram (the mix over karaoke); (None, why) without matplotlib."""
+    from .spectrogram import before_after_png
+
+    karaoke, _ = sf.read(out / "karaoke.wav", dtype="float32", always_2d=True)
+    image = out / "before-after.png"
+    try:
+        before_after_png(image, [mix, karaoke], RATE,
+                         titles=["the song as it plays (mixture)", "through seplive with the karaoke preset (vocals muted)"])
+    except ImportError as exc:  # matplotlib is the plot extra
+        return None, str(exc)
+    return image, ""
+
+
+def _print_summary(out: Path, summary: dict, image_note: str) -> None:
+    results, skipped, image = summary["results"], summary["skipped_presets"], summary["image"]
+    print(f"seplive demo: a synthetic song{' with a voice over it' if summary['speech'] else ''}, {summary['mix']},"
+          " through the live engine with these presets:")
+    for r in results:
+        print(f"  {r['preset']:<11} {r['file']}  {r['what']} [{r['model']}, latency {r['latency_ms']:.1f} ms,"
+              f" rtf {r['rtf']:.3f}; SNR against the true stems {r['snr_db']:.1f} dB, the mix itself"
+              f" {r['snr_of_mix_db']:.1f} dB]")
+    if skipped:
+        print(f"  (not run: {', '.join(skipped)}: no installed model without weights has those stems)")
+    print(f"  stems of {results[0]['preset']} one file each: {out / 'stems'}/")
+    print(f"  spectrogram, the mix above, karaoke below: {image}" if image else f"  (no picture: {image_note})")
+    print("Next:")
+    print("  seplive --input loopback --preset karaoke        what the computer plays, vocals muted")
+    print("  seplive -i YOUR_SONG.flac -o out.wav --preset acapella   any wav/flac/ogg file")
+    print("  seplive presets                                  all presets; seplive models: the models")
+    print("  seplive -i loopback -p vocals --midi nanokontrol2   MIDI knobs on the stems (seplive learn: your own)")
+    print("  seplive -i loopback -p vocals --osc 9000         OSC: /seplive/stem/vocals/gain_db -6")

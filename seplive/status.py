@@ -1,7 +1,7 @@
 """What a running session shows: a live terminal view and a JSON status log.
 
 Both run on their own threads and only read the session's counters
-(:meth:`seplive.session.Session.live_status`), so they never hold up the audio worker;
+(:meth:`seplive.session.Session.live_status`, one level of the session's one snapshot), so they never hold up the audio worker;
 the view draws about 15 times a second, the log writes one line a second.
 """
 
@@ -79,21 +79,18 @@ class LiveView:
         self.frames = 0
 
     def render(self, st: dict[str, Any], now: float | None = None):
-        """The view for one status snapshot (a rich renderable)."""
+        """The view for one status snapshot (a rich renderable): times in ms, levels in dBFS."""
         from rich.console import Group
-        from rich.table import Table
         from rich.text import Text
 
         now = time.monotonic() if now is None else now
-        head = Text()
-        head.append("seplive ", style="bold cyan")
-        head.append(f"{st['model']}")
-        if st.get("preset"):
-            head.append(f" · preset {st['preset']}")
-        head.append(f" · {st['input']} → {', '.join(st['outputs']) or '(no output)'}")
-        head.append(f" · {st['audio_s']:.1f} s")
-        if st.get("bypass"):
-            head.append("  MODEL BYPASSED (playing dry)", style="bold red")
+        return Group(_head(st), self._meters(st, now), _latency(st), _load(st), _trouble(st), _mix(st),
+                     _control(st), Text("Ctrl-C stops", style="dim"))
+
+    def _meters(self, st: dict[str, Any], now: float):
+        """One row per meter: input, the stems, the rest; rms and held peak in dBFS, gain in dB."""
+        from rich.table import Table
+        from rich.text import Text
 
         meters = Table.grid(padding=(0, 1))
         meters.add_column(justify="right", style="bold")
@@ -101,6 +98,7 @@ class LiveView:
         meters.add_column(justify="right")
         meters.add_column(justify="right")
         meters.add_column(justify="right")
+        models = st.get("models") or {}
         names = ["input", *[p for p in st["prompts"]], *[k for k in st["meters"] if k not in ("input", *st["prompts"])]]
         for name in dict.fromkeys(names):
             if name not in st["meters"]:
@@ -110,7 +108,6 @@ class LiveView:
             held = self.holds.update(name, pdb, now)
             gain = st["gains_db"].get(name, "") if name != "input" else ""
             gain_text = "" if gain == "" else ("muted" if gain is None else f"{gain:+.1f} dB")
-            models = st.get("models") or {}
             if len(set(models.values())) > 1 and name in models:  # a plugin per prompt: say whose
                 gain_text += f"  {models[name]}"
             style = "red" if held > -0.1 else ("yellow" if held > -6 else "green")
@@ -118,51 +115,7 @@ class LiveView:
                 name, Text(_bar(rdb, held, self.width), style=style),
                 f"rms {_fmt_db(rdb)}", f"peak {_fmt_db(held)}", gain_text,
             )
-
-        lat = st["latency_breakdown_ms"]
-        # the summands of the reported latency (engine + sound card), so they add up
-        la = lat.get("lookahead_ms", 0.0)
-        parts = [
-            ("device in", lat.get("device_in_ms", 0.0)),
-            ("model" + (f" (lookahead {la:.1f})" if la > 0.05 else ""), lat.get("model_delay_ms", 0.0)),
-            ("compute (1 hop)" if abs(lat.get("compute_budget_ms", 0) - lat.get("hop_ms", 0)) < 0.05 else "compute",
-             lat.get("compute_budget_ms", 0.0)),
-            ("resampler", lat.get("buffering_ms", 0.0) + lat.get("alignment_ms", 0.0)),
-            ("crossfade", lat.get("crossfade_ms", 0.0)),
-            ("output buffer", lat.get("output_buffer_ms", 0.0)),
-            ("device out", lat.get("device_out_ms", 0.0)),
-        ]
-        latency = Text(f"latency {st['latency_ms']:.1f} ms = ", style="bold")
-        latency.append(" + ".join(f"{name} {ms:.1f}" for name, ms in parts if ms > 0.05))
-
-        budget = st["budget_ms"] or 1.0
-        p99 = st["compute_ms_p99"]
-        load = Text("model ", style="bold")
-        load.append(f"p50 {st['compute_ms_p50']:.2f} ms  p99 {p99:.2f} ms of {budget:.1f} ms budget ")
-        load.append(f"({100 * p99 / budget:.0f} %)", style="red" if p99 > budget else ("yellow" if p99 > 0.5 * budget else "green"))
-        load.append(f"  rtf {st['rtf']:.3f}")
-        trouble = Text("deadline misses ", style="bold")
-        trouble.append(str(st["deadline_misses"]), style="red" if st["deadline_misses"] else "green")
-        why = st.get("misses")
-        if st["deadline_misses"] and why:  # a stall (no time left) or a model too slow (late)
-            trouble.append(f" (no time {why['no_time']}, late {why['late']}; longest loop gap"
-                           f" {why['loop_gap_ms_max']:.0f} ms)")
-        trouble.append("  xruns ")
-        trouble.append(str(st["xruns"]), style="red" if st["xruns"] else "green")
-        if st.get("plugin_errors"):
-            trouble.append(f"  model errors {st['plugin_errors']}", style="red")
-        if st.get("devices_lost"):
-            trouble.append(f"  LOST (reconnecting): {', '.join(st['devices_lost'])}", style="bold red")
-        if st.get("nonfinite_blocks"):
-            trouble.append(f"  non-finite input blocks {st['nonfinite_blocks']}", style="yellow")
-
-        mix = Text("mix ", style="bold")
-        mix.append(" ".join(f"{p}:{_fmt_db(g).strip()}" for p, g in st["gains_db"].items()))
-        mix.append(f"  master {st['master_db']:+.1f} dB  wet {st['wet']:.2f}")
-        ctl = Text("control ", style="bold")
-        last = st.get("last_control")
-        ctl.append(f"{last['origin']}: {last['message']} ({last['ago_s']:.1f} s ago)" if last else "(none yet)")
-        return Group(head, meters, latency, load, trouble, mix, ctl, Text("Ctrl-C stops", style="dim"))
+        return meters
 
     def start(self) -> None:
         from rich.console import Console
@@ -193,6 +146,97 @@ class LiveView:
             except Exception:
                 pass
             self._live.stop()
+
+
+def _head(st: dict[str, Any]):
+    """Model, preset, input -> outputs, seconds of audio, and a bypass warning."""
+    from rich.text import Text
+
+    head = Text()
+    head.append("seplive ", style="bold cyan")
+    head.append(f"{st['model']}")
+    if st.get("preset"):
+        head.append(f" · preset {st['preset']}")
+    head.append(f" · {st['input']} → {', '.join(st['outputs']) or '(no output)'}")
+    head.append(f" · {st['audio_s']:.1f} s")
+    if st.get("bypass"):
+        head.append("  MODEL BYPASSED (playing dry)", style="bold red")
+    return head
+
+
+def _latency(st: dict[str, Any]):
+    """The summands of the reported latency in ms (engine + sound card), so they add up."""
+    from rich.text import Text
+
+    lat = st["latency_breakdown_ms"]
+    la = lat.get("lookahead_ms", 0.0)
+    parts = [
+        ("device in", lat.get("device_in_ms", 0.0)),
+        ("model" + (f" (lookahead {la:.1f})" if la > 0.05 else ""), lat.get("model_delay_ms", 0.0)),
+        ("compute (1 hop)" if abs(lat.get("compute_budget_ms", 0) - lat.get("hop_ms", 0)) < 0.05 else "compute",
+         lat.get("compute_budget_ms", 0.0)),
+        ("resampler", lat.get("buffering_ms", 0.0) + lat.get("alignment_ms", 0.0)),
+        ("crossfade", lat.get("crossfade_ms", 0.0)),
+        ("output buffer", lat.get("output_buffer_ms", 0.0)),
+        ("device out", lat.get("device_out_ms", 0.0)),
+    ]
+    latency = Text(f"latency {st['latency_ms']:.1f} ms = ", style="bold")
+    latency.append(" + ".join(f"{name} {ms:.1f}" for name, ms in parts if ms > 0.05))
+    return latency
+
+
+def _load(st: dict[str, Any]):
+    """Model time per hop (p50, p99 in ms) against its budget, and the real-time factor."""
+    from rich.text import Text
+
+    budget = st["budget_ms"] or 1.0
+    p99 = st["compute_ms_p99"]
+    load = Text("model ", style="bold")
+    load.append(f"p50 {st['compute_ms_p50']:.2f} ms  p99 {p99:.2f} ms of {budget:.1f} ms budget ")
+    load.append(f"({100 * p99 / budget:.0f} %)", style="red" if p99 > budget else ("yellow" if p99 > 0.5 * budget else "green"))
+    load.append(f"  rtf {st['rtf']:.3f}")
+    return load
+
+
+def _trouble(st: dict[str, Any]):
+    """Deadline misses and why, xruns, model errors, lost devices, non-finite input."""
+    from rich.text import Text
+
+    trouble = Text("deadline misses ", style="bold")
+    trouble.append(str(st["deadline_misses"]), style="red" if st["deadline_misses"] else "green")
+    why = st.get("misses")
+    if st["deadline_misses"] and why:  # a stall (no time left) or a model too slow (late)
+        trouble.append(f" (no time {why['no_time']}, late {why['late']}; longest loop gap"
+                       f" {why['loop_gap_ms_max']:.0f} ms)")
+    trouble.append("  xruns ")
+    trouble.append(str(st["xruns"]), style="red" if st["xruns"] else "green")
+    if st.get("plugin_errors"):
+        trouble.append(f"  model errors {st['plugin_errors']}", style="red")
+    if st.get("devices_lost"):
+        trouble.append(f"  LOST (reconnecting): {', '.join(st['devices_lost'])}", style="bold red")
+    if st.get("nonfinite_blocks"):
+        trouble.append(f"  non-finite input blocks {st['nonfinite_blocks']}", style="yellow")
+    return trouble
+
+
+def _mix(st: dict[str, Any]):
+    """Stem gains, master gain in dB and wet 0..1."""
+    from rich.text import Text
+
+    mix = Text("mix ", style="bold")
+    mix.append(" ".join(f"{p}:{_fmt_db(g).strip()}" for p, g in st["gains_db"].items()))
+    mix.append(f"  master {st['master_db']:+.1f} dB  wet {st['wet']:.2f}")
+    return mix
+
+
+def _control(st: dict[str, Any]):
+    """The last control message, where from and how long ago (s)."""
+    from rich.text import Text
+
+    ctl = Text("control ", style="bold")
+    last = st.get("last_control")
+    ctl.append(f"{last['origin']}: {last['message']} ({last['ago_s']:.1f} s ago)" if last else "(none yet)")
+    return ctl
 
 
 class JsonStatusLog:

@@ -176,3 +176,19 @@ def test_demo_makes_its_files_and_separates(tmp_path):
     # it says where things are and what to try next
     for needle in ("before-after.png", "stems", "--input loopback", "--midi", "--osc"):
         assert needle in r.stdout
+
+
+def test_hop_ms_means_the_same_hop_in_run_and_eval(tmp_path, stereo_wav):
+    # issue #21: --hop-ms 9 at native's 48 kHz is 432 samples, rounded up to its multiple of 128
+    src, _ = stereo_wav
+    rep = tmp_path / "r.json"
+    r = seplive("-i", src, "-o", tmp_path / "o.wav", "-m", "native", "-p", "vocals", "--hop-ms", "9", "--duration", "0.2",
+                "--report", rep, "-q")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(rep.read_text())["hop_samples"] == 512
+    ev = tmp_path / "e.json"
+    r = seplive("eval", "--model", "native", "--baselines", "none", "--tasks", "karaoke", "--n", "1", "--seconds", "0.5",
+                "--modes", "engine", "--hop-ms", "9", "--json", ev, "-q")
+    assert r.returncode == 0, r.stderr
+    e = json.loads(ev.read_text())
+    assert e["runs"]["native"]["engine"]["hop"] == 512 and e["settings"]["hop_ms"] == 9

@@ -102,7 +102,7 @@ def test_cli_studio_task_scores_the_same_song_placed_as_a_studio_would(tmp_path)
 
 def test_cli_checkpoint_offline_and_engine(tmp_path, checkpoint):
     r = _eval("--checkpoint", checkpoint, "--baselines", "mixture", "--tasks", "music4", "--n", "1",
-              "--seconds", "1", "--context", "100", "--hop", "250", "--json", tmp_path / "e.json")
+              "--seconds", "1", "--context-ms", "100", "--hop-ms", "250", "--json", tmp_path / "e.json")
     assert r.returncode == 0, r.stderr
     rep = json.loads((tmp_path / "e.json").read_text())
     assert rep["settings"]["rate"] == 24000  # the checkpoint's rate

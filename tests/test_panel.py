@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from seplive.commands import eval as eval_cli
 from seplive.data import panel
-from seplive.eval import cli as eval_cli
 
 needs_panel = pytest.mark.skipif(
     not panel.panel_available(), reason="panel recordings not installed (scripts/setup.sh)"

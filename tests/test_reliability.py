@@ -22,6 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from seplive import cli
+from seplive.commands import run as run_command
 from seplive.control.mix import MixSettings
 from seplive.models.base import SeparatorError
 from seplive.models.dsp import CenterSeparator, Identity
@@ -375,7 +376,7 @@ def test_fuzz_preset_tables_give_settings_or_one_line(table):
 def test_osc_listens_on_this_machine_only_by_default():
     from seplive.control.osc import OscControl
 
-    assert cli._host_port("9000") == ("127.0.0.1", 9000)  # what --osc PORT asks for
+    assert run_command.host_port("9000") == ("127.0.0.1", 9000)  # what --osc PORT asks for
     ctl = OscControl(0)  # and the control's own default
     try:
         assert ctl._sock.getsockname()[0] == "127.0.0.1"

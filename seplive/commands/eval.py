@@ -1,4 +1,4 @@
-"""``seplive eval``: SI-SDR / SDR improvement per prompt, offline and through the engine.
+"""``seplive eval``: SI-SDR / SDR improvement per prompt (dB), offline and through the engine.
 
 Examples::
 
@@ -16,7 +16,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["add_arguments", "main", "TASKS", "PANEL_TASKS", "FAMILIES"]
+from ..settings import Windowing, literal
+from .common import add_windowing
+
+__all__ = ["PARSER", "add_arguments", "main", "TASKS", "PANEL_TASKS", "FAMILIES"]
+
+PARSER = {
+    "help": "score models offline and through the live engine (SI-SDR, SDR)",
+    "description": "Score models and checkpoints on fixed held-out mixtures (or --stems DIR): SI-SDR and SDR"
+    " improvement over the mixture per prompt, offline and through the live engine, beside the mixture,"
+    " center and hpss. Prints a markdown table; --json/--markdown write it.",
+}
 
 TASKS = ("music4", "speech_music", "speech_sfx", "karaoke")
 #: the speech tasks again with real voices (alsa-utils' and pyo's recordings; seplive.data.recordings)
@@ -54,10 +64,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     d.add_argument("--channels", type=int, default=2, help="held-out channels (default 2)")
     d.add_argument("--stems", metavar="DIR", help="also score a folder of songs with stems (MUSDB18-HQ layout or one folder per song)")
     d.add_argument("--max-seconds", type=float, help="score only the first SECONDS of each --stems song")
-    w = p.add_argument_group("engine windowing (milliseconds, at each model's rate)")
-    w.add_argument("--hop", type=float, metavar="MS", help="hop (default: each plugin's)")
-    w.add_argument("--context", type=float, metavar="MS", help="context of windowed models (default: each plugin's)")
-    w.add_argument("--lookahead", type=float, metavar="MS", help="lookahead of windowed models (default: each plugin's)")
+    w = p.add_argument_group(
+        "engine windowing (model-rate samples, or milliseconds)",
+        "the same flags and units as 'seplive run': --hop SAMPLES or --hop-ms MS (--hop was milliseconds before;"
+        " it is samples now)")
+    add_windowing(w, " (default: each plugin's)")
     w.add_argument("--modes", default="offline,engine", help="offline, engine or both (default)")
     w.add_argument("--device", default="cpu", help="compute device for neural models")
     o = p.add_argument_group("output")
@@ -66,17 +77,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     o.add_argument("-q", "--quiet", action="store_true")
 
 
-def _literal(value: str) -> Any:
-    from ..cli import _literal as lit
-
-    return lit(value)
-
-
 def _systems(args: argparse.Namespace) -> list[Any]:
+    from ..eval.oracle import oracle
+    from ..eval.runner import System
     from ..models import registry
     from ..models.trained import plugin_for_checkpoint
-    from .oracle import oracle
-    from .runner import System
 
     opts: dict[str, dict[str, Any]] = {}
     for item in args.model_opt:
@@ -84,7 +89,7 @@ def _systems(args: argparse.Namespace) -> list[Any]:
         name, dot, k = key.partition(".")
         if not sep or not dot or not k:
             raise ValueError(f"--model-opt must look like NAME.KEY=VALUE, got {item!r}")
-        opts.setdefault(name.strip(), {})[k.strip()] = _literal(value.strip())
+        opts.setdefault(name.strip(), {})[k.strip()] = literal(value.strip())
     systems = []
     base = [] if args.baselines.strip().lower() == "none" else [b.strip() for b in args.baselines.split(",") if b.strip()]
     for b in base:
@@ -164,15 +169,15 @@ def _sets(args: argparse.Namespace, rate: int) -> list[tuple[str, list[Any]]]:
             else:
                 sets.append((t, heldout_set(t, **kw)))
     if args.stems:
-        from .stems import stems_examples
+        from ..eval.stems import stems_examples
 
         sets.append((f"stems:{Path(args.stems).name}", stems_examples(args.stems, args.max_seconds, args.channels)))
     return sets
 
 
 def main(args: argparse.Namespace) -> int:
-    from .report import markdown
-    from .runner import EngineSettings, evaluate
+    from ..eval.report import markdown
+    from ..eval.runner import EngineSettings, evaluate
 
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     if not modes or any(m not in ("offline", "engine") for m in modes):
@@ -183,12 +188,15 @@ def main(args: argparse.Namespace) -> int:
         ckpt = next((s.plugin for s in systems if s.plugin is not None and s.plugin.name == "checkpoint"), None)
         rate = int(ckpt.sample_rate) if ckpt is not None else 48000
     sets = _sets(args, rate)
-    settings = EngineSettings(hop_ms=args.hop, context_ms=args.context, lookahead_ms=args.lookahead, device=args.device)
+    w = Windowing.from_values(vars(args))  # passed untouched: the engine converts ms at each model's rate
+    settings = EngineSettings(hop_samples=w.hop, hop_ms=w.hop_ms, context_samples=w.context, context_ms=w.context_ms,
+                              lookahead_samples=w.lookahead, lookahead_ms=w.lookahead_ms, device=args.device)
     say = None if args.quiet else (lambda s: print(f"seplive eval: {s}", file=sys.stderr, flush=True))
     report = evaluate(systems, sets, settings, modes, progress=say)
     report["settings"] = {
         "tasks": [t for t, _ in sets], "n": args.n, "seed": args.seed, "seconds": args.seconds, "rate": rate,
-        "channels": args.channels, "hop_ms": args.hop, "context_ms": args.context, "lookahead_ms": args.lookahead,
+        "channels": args.channels, "hop": w.hop, "hop_ms": w.hop_ms, "context": w.context, "context_ms": w.context_ms,
+        "lookahead": w.lookahead, "lookahead_ms": w.lookahead_ms,
         "systems": [s.name for s in systems], "modes": modes,
     }  # fmt: skip
     text = markdown(report)
