@@ -379,6 +379,6 @@ def test_osc_listens_on_this_machine_only_by_default():
     assert run_command.host_port("9000") == ("127.0.0.1", 9000)  # what --osc PORT asks for
     ctl = OscControl(0)  # and the control's own default
     try:
-        assert ctl._sock.getsockname()[0] == "127.0.0.1"
+        assert ctl.socket.host == "127.0.0.1"
     finally:
         ctl.close()
