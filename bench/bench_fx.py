@@ -35,11 +35,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench_engine import machine as engine_machine  # noqa: E402  (bench/ is the script folder)
 
-from seplive.control.mix import MixSettings  # noqa: E402
 from seplive.fx import hooks  # noqa: E402
 from seplive.fx.pyo_backend import load_pyo  # noqa: E402
 from seplive.models.dsp import Identity  # noqa: E402
 from seplive.stream.engine import Engine, EngineConfig  # noqa: E402
+from seplive.stream.mix import MixSettings  # noqa: E402
 
 RATE = 48000
 STEMS = ["drums", "bass", "vocals", "other"]
@@ -80,8 +80,8 @@ def run(hop: int, fx: bool, limiter: bool, seconds: float) -> dict:
         for st in eng.fx._stems.values():
             st.chain.process = timed = Timed(st.chain.process)
             pyo_calls.append(timed)
-    if eng._limiter is not None:
-        eng._limiter.process = lim_timer = Timed(eng._limiter.process)
+    if eng.limiter is not None:
+        eng.limiter.process = lim_timer = Timed(eng.limiter.process)
     x = (np.random.default_rng(0).standard_normal((int(seconds * RATE), 2)) * 0.1).astype(np.float32)
     B = eng.block
     per_hop = []

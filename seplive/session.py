@@ -21,16 +21,16 @@ from typing import Any
 import numpy as np
 
 from . import __version__
-from .control.mix import MixSettings
-from .fx.hooks import fx_report, select_fx_stems
 from .models import registry
 from .models.base import Separator, SeparatorError
 from .models.prompts import REST, canonical
 from .models.routing import PluginRoute
 from .stream.devices import DeviceError
+from .stream.effects import fx_report, select_fx_stems
 from .stream.engine import Engine, EngineConfig
 from .stream.files import FileSink, FileSource, is_file_spec
 from .stream.lanes import LaneEngine
+from .stream.mix import MixSettings
 from .stream.priority import DEFAULT_PRIORITY, granted, normal_thread, realtime_thread
 from .stream.stalls import StallMeter
 
@@ -242,7 +242,7 @@ class Session:
         return [d.choice.description if hasattr(d, "choice") else str(d.path) for d in self.sinks]
 
     def post(self, change, origin: str | None = None) -> None:
-        """Send a :class:`seplive.control.mix.MixChange` to the running mix (any thread).
+        """Send a :class:`seplive.stream.mix.MixChange` to the running mix (any thread).
 
         ``origin`` (OSC, MIDI...) is shown with the change in the status view."""
         self.engine.mix.post(change)
