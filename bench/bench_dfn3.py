@@ -21,6 +21,7 @@ import time
 import numpy as np
 
 from seplive.data.recordings import speech_recordings
+from seplive.models.base import StreamSpec
 from seplive.models.dfn3 import Dfn3Separator
 
 RATE, HOP = 48000, 480
@@ -36,8 +37,7 @@ def signal(seconds: float) -> np.ndarray:
 
 def run(streams: int, hops: int, paced: bool) -> np.ndarray:
     plugin = Dfn3Separator()
-    plugin.prepare(HOP, "cpu", RATE)
-    plugin.prepare_streams(streams)
+    plugin.configure(StreamSpec(rate=RATE, channels=streams, hop_samples=HOP))
     x = signal(hops * HOP / RATE + 1.0)
     times = np.empty(hops)
     hop_s = HOP / RATE

@@ -18,10 +18,10 @@ import time
 
 import numpy as np
 
-from seplive.control.mix import MixSettings
 from seplive.demo import make_song
 from seplive.models import create
 from seplive.stream.engine import Engine, EngineConfig
+from seplive.stream.mix import MixSettings
 
 
 def machine() -> str:

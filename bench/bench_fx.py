@@ -35,11 +35,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench_engine import machine as engine_machine  # noqa: E402  (bench/ is the script folder)
 
-from seplive.control.mix import MixSettings  # noqa: E402
-from seplive.fx import hooks  # noqa: E402
 from seplive.fx.pyo_backend import load_pyo  # noqa: E402
 from seplive.models.dsp import Identity  # noqa: E402
 from seplive.stream.engine import Engine, EngineConfig  # noqa: E402
+from seplive.stream.mix import MixSettings  # noqa: E402
 
 RATE = 48000
 STEMS = ["drums", "bass", "vocals", "other"]
@@ -73,15 +72,14 @@ def run(hop: int, fx: bool, limiter: bool, seconds: float) -> dict:
     mix = MixSettings.from_cli(STEMS, [], dict.fromkeys(STEMS, 12.0 if limiter else 0.0))
     mix.fx = {s: dict(FULL) for s in STEMS} if fx else {}
     eng = Engine(Identity(channels=1), mix, EngineConfig(source_rate=RATE, channels=2, hop_samples=hop, limiter=limiter))
-    fx_timer = Timed(hooks.apply_hop)
-    hooks_apply, hooks.apply_hop = hooks.apply_hop, fx_timer
+    eng.effects.apply_hop = fx_timer = Timed(eng.effects.apply_hop)
     pyo_calls = []
     if eng.fx is not None:
         for st in eng.fx._stems.values():
             st.chain.process = timed = Timed(st.chain.process)
             pyo_calls.append(timed)
-    if eng._limiter is not None:
-        eng._limiter.process = lim_timer = Timed(eng._limiter.process)
+    if eng.limiter is not None:
+        eng.limiter.process = lim_timer = Timed(eng.limiter.process)
     x = (np.random.default_rng(0).standard_normal((int(seconds * RATE), 2)) * 0.1).astype(np.float32)
     B = eng.block
     per_hop = []
@@ -92,7 +90,6 @@ def run(hop: int, fx: bool, limiter: bool, seconds: float) -> dict:
             eng.pull(B)
             per_hop.append(time.perf_counter() - t)
     finally:
-        hooks.apply_hop = hooks_apply
         eng.close()
     audio_s = len(per_hop) * B / RATE
     ms = lambda v, q: float(np.percentile(v, q) * 1e3) if len(v) else 0.0  # noqa: E731

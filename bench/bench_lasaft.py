@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
+from seplive.models.base import StreamSpec  # noqa: E402
 from seplive.models.lasaft import PRESETS, LasaftSeparator, build_model  # noqa: E402
 
 RATE = 44100
@@ -48,7 +49,7 @@ def bench_case(
 ) -> dict:
     kw = {} if context_ms is None else {"context_ms": context_ms}
     sep = LasaftSeparator(model=build_model(PRESETS[config]), device=device, **kw)
-    sep.prepare(hop, device, RATE)
+    sep.configure(StreamSpec(rate=RATE, channels=2, hop_samples=hop, device=device))
     n = sep.context_samples + hop + sep.lookahead_samples
     window = (0.1 * np.random.default_rng(0).standard_normal((1, 2, n))).astype(np.float32)
     prompts = list(PROMPTS[:n_prompts])

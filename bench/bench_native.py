@@ -39,11 +39,12 @@ import time
 import numpy as np
 import torch
 
-from seplive.control.mix import MixSettings
 from seplive.models import SeparatorError
+from seplive.models.base import StreamSpec
 from seplive.models.native import NativeNet, NativeSeparator, load_checkpoint
 from seplive.models.prompts import PROMPTS
 from seplive.stream.engine import Engine, EngineConfig, process_array
+from seplive.stream.mix import MixSettings
 from seplive.stream.priority import normal_thread, realtime_thread
 
 
@@ -166,7 +167,7 @@ def main() -> None:
     plugin = plugins[paths[0]]
     hop = args.hop or plugin.default_hop_samples
     for p in plugins.values():
-        p.prepare(hop, args.device, plugin.sample_rate)
+        p.configure(StreamSpec(rate=plugin.sample_rate, channels=plugin.channels, hop_samples=hop, device=args.device))
     cfg = net.cfg
     n_params = net.parameter_count()
     size = sum(t.numel() * t.element_size() for t in net.state_dict().values())

@@ -29,6 +29,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from seplive.models.base import StreamSpec
 from seplive.models.tuss import TussModel, TussSeparator
 from seplive.models.tuss.model import published_config
 
@@ -89,7 +90,7 @@ def cost_rows(
     for ctx in contexts_ms:
         for opts in variants:
             sep = TussSeparator(model=model, device=device, context_ms=ctx, **opts)
-            sep.prepare(HOP, device)
+            sep.configure(StreamSpec(rate=48000, channels=groups, hop_samples=HOP, device=device))
             n = sep.context_samples + HOP
             window = np.repeat(clip[None, None, :n], groups, axis=0)
             ms = timed(lambda sep=sep, window=window: sep.process(window, ["vocals"]), repeats)

@@ -388,7 +388,7 @@ class PresetSwitcher:
         return [r.name for r in list_presets() if r.shadowed_by is None]
 
     def __call__(self, action: str, name: str | None = None) -> str:
-        from .control.mix import MixChange, MixSettings
+        from .stream.mix import MixChange, MixSettings
 
         if self.session is None:
             raise PresetError("no session to load presets into yet")

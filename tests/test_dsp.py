@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 from conftest import db
 
-from seplive.control.mix import MixSettings
 from seplive.models.dsp import CenterSeparator, HPSSeparator
 from seplive.models.stft import StftAnalyzer, StftSynthesizer
 from seplive.stream.engine import Engine, EngineConfig, process_array
+from seplive.stream.mix import MixSettings
 
 
 def gain_and_leak(y, want, unwanted):

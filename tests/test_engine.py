@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from conftest import db, tones
 
-from seplive.control.mix import MixChange, MixSettings
 from seplive.models.base import Separator, SeparatorError
 from seplive.models.dsp import Identity
 from seplive.stream.engine import Engine, EngineConfig, process_array
+from seplive.stream.mix import MixChange, MixSettings
 
 
 def isolate(*stems):

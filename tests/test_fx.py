@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 from conftest import db
 
-from seplive.control.mix import MixChange, MixSettings
 from seplive.fx import fx_updates, parse_fx_arg, parse_fx_table
 from seplive.fx.limiter import Limiter
 from seplive.fx.pyo_backend import available
 from seplive.models.base import Separator, SeparatorError
 from seplive.stream.engine import Engine, EngineConfig, process_array
+from seplive.stream.mix import MixChange, MixSettings
 
 if not available():  # (imports pyo quietly)
     pytest.skip("pyo (the fx extra) is not installed", allow_module_level=True)
@@ -124,7 +124,7 @@ def test_limiter_holds_output_below_0_dbfs_with_stems_at_plus_12_db():
     assert e.latency_breakdown()["limiter_ms"] == pytest.approx(1.5)
     print(f"\nlimiter: peak {20 * np.log10(np.abs(y).max()):.2f} dBFS (without: {20 * np.log10(np.abs(loud).max()):.1f})")
     assert np.abs(y).max() < 1.0
-    assert e._limiter.limited_samples > RATE // 2
+    assert e.limiter.limited_samples > RATE // 2
     assert db(y) > db(x) - 3.0  # limited, not silenced
 
 
@@ -391,7 +391,7 @@ def test_offline_engine_without_effects_does_not_import_pyo():
 
     code = (
         "import sys, numpy as np\n"
-        "from seplive.control.mix import MixSettings\n"
+        "from seplive.stream.mix import MixSettings\n"
         "from seplive.models.dsp import Identity\n"
         "from seplive.stream.engine import Engine, EngineConfig, process_array\n"
         "e = Engine(Identity(), MixSettings.from_cli(['drums'], [], {}), EngineConfig(source_rate=48000, channels=1))\n"
@@ -404,7 +404,7 @@ def test_offline_engine_without_effects_does_not_import_pyo():
 
 
 def test_stems_with_effects_join_the_selection_when_heard_in_rest():
-    from seplive.fx.hooks import select_fx_stems
+    from seplive.stream.effects import select_fx_stems
 
     karaoke = MixSettings.from_cli([], ["vocals"], {})  # rest audible: drums are heard in it
     karaoke.fx = {"drums": {"lowpass": 800.0}, "bass": {"lowpass": 20000.0}}  # bass: nothing on

@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 
-from seplive.control.mix import MixChange, MixSettings
 from seplive.models.base import SeparatorError
 from seplive.models.dsp import Identity
 from seplive.models.routing import PluginRoute, split_model_specs
 from seplive.stream.engine import EngineConfig, process_array
 from seplive.stream.lanes import LaneEngine
+from seplive.stream.mix import MixChange, MixSettings
 
 
 class Failing(Identity):

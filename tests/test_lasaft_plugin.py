@@ -10,7 +10,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from seplive.models.base import Separator, SeparatorError  # noqa: E402
+from seplive.models.base import Separator, SeparatorError, StreamSpec  # noqa: E402
 from seplive.models.lasaft import TINY, LasaftSeparator, QueryEncoder, build_model  # noqa: E402
 from seplive.models.lasaft.query import prepare_clip  # noqa: E402
 
@@ -19,6 +19,10 @@ LABELS = ("vocals", "drums", "bass", "other")
 
 def _window(groups: int, n: int, seed: int = 0) -> np.ndarray:
     return (0.1 * np.random.default_rng(seed).standard_normal((groups, 2, n))).astype(np.float32)
+
+
+def _spec(hop: int, rate: int = 44100) -> StreamSpec:
+    return StreamSpec(rate=rate, channels=2, hop_samples=hop)
 
 
 @pytest.fixture(scope="module")
@@ -46,15 +50,15 @@ def test_contract_and_random_warning(caplog):
     assert ((sep.context_samples + sep.default_hop_samples) // 1024 + 1) % 8 == 0
     assert sep.model.cfg.n_fft == 2048 and sep.model.cfg.n_latent == 12
     with pytest.raises(SeparatorError, match="multiple of 1024"):
-        sep.prepare(1000)
-    with pytest.raises(SeparatorError, match="44100"):
-        sep.prepare(1024, "cpu", 48000)
-    sep.prepare(4096, "cpu", 44100)
+        sep.configure(_spec(1000))
+    # a 48 kHz stream: the plugin answers its own rate (the engine resamples)
+    assert sep.configure(_spec(1024, rate=48000)).rate == 44100
+    sep.configure(_spec(4096))
     assert sep.hop_samples == 4096
 
 
 def test_v2_light_window(light):
-    light.prepare(1024)
+    light.configure(_spec(1024))
     n = light.context_samples + 1024
     out = light.process(_window(1, n), ["vocals", "drums", "bass", "other"])
     assert out.shape == (4, 1, 2, n) and out.dtype == np.float32 and np.isfinite(out).all()
@@ -153,7 +157,7 @@ def test_query_end_to_end_v2_light(tmp_path, caplog):
         sep = LasaftSeparator(context_ms=50.0, query=str(tmp_path / "clip.wav"))
     assert "untrained" in caplog.text
     assert sep.prompts == LABELS + ("query",)
-    sep.prepare(1024)
+    sep.configure(_spec(1024))
     n = sep.context_samples + 1024
     w = _window(1, n)
     out = sep.process(w, ["query", "vocals"])
@@ -186,7 +190,7 @@ def test_attention_export(tmp_path):
     out = tmp_path / "att" / "weights.npy"
     sep = LasaftSeparator(model=build_model(TINY), context_ms=20.0, attention_out=out)
     hop = 256
-    sep.prepare(hop)
+    sep.configure(_spec(hop))
     n = sep.context_samples + hop
     for i in range(3):
         sep.process(_window(1, n, seed=i), ["vocals", "bass"])
@@ -222,7 +226,7 @@ def test_v2_large_through_the_adapter():
     sep = LasaftSeparator(config="v2_large", context_ms=50.0)
     assert sep.model.cfg.n_fft == 4096 and sep.model.cfg.frame_multiple == 16
     assert sep.hop_multiple == 1024
-    sep.prepare(1024)
+    sep.configure(_spec(1024))
     n = sep.context_samples + 1024
     out = sep.process(_window(1, n), ["bass", "drums"])
     assert out.shape == (2, 1, 2, n) and np.isfinite(out).all()

@@ -23,10 +23,10 @@ import soundfile as sf
 from seplive.control.learn import learn_main
 from seplive.control.mapping import load_mapping
 from seplive.control.midi import JACK_BACKEND, MidiControl
-from seplive.control.mix import MixChange
 from seplive.control.osc import OscControl
 from seplive.control.targets import gain_db_of
 from seplive.session import Session, SessionConfig
+from seplive.stream.mix import MixChange
 
 RATE = 48000
 

@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 from conftest import tones
 
-from seplive.control.mix import MixSettings
 from seplive.models.dsp import Identity
 from seplive.stream.engine import Engine, EngineConfig
+from seplive.stream.mix import MixSettings
 
 RATE = 16000
 HOP = 512

@@ -7,8 +7,8 @@ import sys
 import numpy as np
 import soundfile as sf
 
-from seplive.control.mix import MixSettings
 from seplive.stream.engine import Engine, EngineConfig, process_array
+from seplive.stream.mix import MixSettings
 
 
 def test_lasaft_label_and_audio_query_through_the_engine(tmp_path):

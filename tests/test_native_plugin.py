@@ -9,11 +9,12 @@ import pytest
 import torch
 from conftest import tones
 
-from seplive.control.mix import MixChange, MixSettings
 from seplive.models import SeparatorError, registry
+from seplive.models.base import StreamSpec
 from seplive.models.native import NativeNet, NativeSeparator, load_checkpoint, save_checkpoint
 from seplive.models.native.checkpoint import WEIGHTS_DIR
 from seplive.stream.engine import Engine, EngineConfig, process_array
+from seplive.stream.mix import MixChange, MixSettings
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -94,7 +95,7 @@ def test_a_prompt_joining_mid_stream_is_exact_at_once():
     x = (0.2 * np.random.default_rng(3).standard_normal((2, 2, 256 * 12))).astype(np.float32)
     a, b = tiny(seed=4), tiny(seed=4)
     for p in (a, b):
-        p.prepare(256, "cpu", 48000)
+        p.configure(StreamSpec(rate=48000, channels=2, hop_samples=256))
     for h in range(12):
         w = x[..., h * 256 : (h + 1) * 256]
         ref = a.process(w, ["vocals", "drums", "bass"])
@@ -106,12 +107,12 @@ def test_a_prompt_joining_mid_stream_is_exact_at_once():
 
 
 def test_the_traced_path_is_the_default_on_a_cpu_and_gives_the_eager_output():
-    """prepare() traces the network (the default on a CPU); hop for hop, with prompts
+    """configure() traces the network (the default on a CPU); hop for hop, with prompts
     joining and leaving, the stems are the eager plugin's."""
     x = (0.2 * np.random.default_rng(5).standard_normal((1, 2, 384 * 10))).astype(np.float32)
     fast, slow = tiny(seed=6), tiny(seed=6, traced=False)
     for p in (fast, slow):
-        p.prepare(384, "cpu", 48000)
+        p.configure(StreamSpec(rate=48000, channels=2, hop_samples=384))
     assert fast._kernels is not None and slow._kernels is None
     plan = [["vocals"], ["vocals"], ["vocals", "drums"], ["drums"], ["speech", "speech", "sfx"]] * 2
     for h, prompts in enumerate(plan):
@@ -129,7 +130,7 @@ def test_a_failed_trace_leaves_the_plugin_eager_and_working(monkeypatch, caplog)
     monkeypatch.setattr(torch.jit, "trace", refuse)
     p = tiny(seed=6)
     with caplog.at_level("WARNING"):
-        p.prepare(384, "cpu", 48000)
+        p.configure(StreamSpec(rate=48000, channels=2, hop_samples=384))
     assert p._kernels is None
     assert any("tracing failed" in r.getMessage() for r in caplog.records)
     out = p.process(np.zeros((1, 2, 384), np.float32), ["vocals"])
@@ -223,13 +224,13 @@ def test_checkpoint_through_the_cli(tmp_path):
 
 def test_wrong_window_shape_is_refused():
     p = tiny()
-    p.prepare(256, "cpu", 48000)
+    p.configure(StreamSpec(rate=48000, channels=2, hop_samples=256))
     with pytest.raises(SeparatorError, match="window must be"):
         p.process(np.zeros((1, 2, 100), np.float32), ["speech"])
     with pytest.raises(SeparatorError, match="no prompt 'query'"):
         p.process(np.zeros((1, 2, 256), np.float32), ["query"])
-    with pytest.raises(SeparatorError, match="must feed 48000 Hz"):
-        p.prepare(256, "cpu", 44100)
+    # a 44.1 kHz stream: the plugin answers its own rate (the engine resamples)
+    assert p.configure(StreamSpec(rate=44100, channels=2, hop_samples=256)).rate == 48000
 
 
 def test_the_evaluator_gets_the_stateful_plugin_from_a_checkpoint(tmp_path):

@@ -23,11 +23,11 @@ from hypothesis import strategies as st
 
 from seplive import cli
 from seplive.commands import run as run_command
-from seplive.control.mix import MixSettings
 from seplive.models.base import SeparatorError
 from seplive.models.dsp import CenterSeparator, Identity
 from seplive.stream.engine import Engine, EngineConfig, process_array
 from seplive.stream.files import FileSource
+from seplive.stream.mix import MixSettings
 
 
 def run_cli(capsys, *args) -> tuple[int, str]:
@@ -251,9 +251,9 @@ def test_too_slow_model_counts_misses_keeps_latency_and_advises_once(tmp_path, c
             time.sleep(1.6 * self.hop / self.rate_hz)
             return super().process(window, prompts)
 
-        def prepare(self, hop_samples, device="cpu", sample_rate=None):
-            super().prepare(hop_samples, device, sample_rate)
-            self.hop, self.rate_hz = hop_samples, sample_rate
+        def start(self, layout):
+            super().start(layout)
+            self.hop, self.rate_hz = layout.hop, layout.rate
 
     rate = 16000
     x = tones(rate, 2.0, [300.0, 900.0], 1, amp=0.3)

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from seplive.models import registry
-from seplive.models.base import Separator, SeparatorError
+from seplive.models.base import Separator, SeparatorError, StreamSpec
 from seplive.models.tuss import PROMPTS, TussConfig, TussModel, TussSeparator, complete_prompts
 
 DATA = Path(__file__).parent / "data" / "tuss_tiny"
@@ -85,14 +85,14 @@ def test_clear_errors(model: TussModel) -> None:
         TussSeparator(checkpoint=DATA / "config.json")
     sep = TussSeparator(model=model, device="cpu")
     with pytest.raises(SeparatorError, match="not a multiple of 512"):
-        sep.prepare(1000, "cpu")
+        sep.configure(StreamSpec(rate=48000, channels=1, hop_samples=1000))
     with pytest.raises(SeparatorError, match="no prompt 'guitar'"):
         sep.process(np.zeros((1, 1, sep.context_samples + HOP), np.float32), ["guitar"])
 
 
 def test_checkpoint_path_loads(model: TussModel) -> None:
     sep = TussSeparator(checkpoint=str(DATA / "model.pth"), device="cpu", context_ms=1000)
-    sep.prepare(HOP, "cpu")
+    sep.configure(StreamSpec(rate=48000, channels=1, hop_samples=HOP))
     out = sep.process(np.zeros((1, 1, sep.context_samples + HOP), np.float32), ["speech"])
     assert out.shape == (1, 1, 1, sep.context_samples + HOP)
 
@@ -145,7 +145,7 @@ def test_each_hop_equals_offline_on_its_window(model: TussModel, signal: np.ndar
     """Drive the adapter like the engine (stereo = 2 groups): every window's output equals the
     model's offline output on that window, and windows stay on the 512 grid."""
     sep = TussSeparator(model=model, device="cpu", context_ms=1000)
-    sep.prepare(HOP, "cpu")
+    sep.configure(StreamSpec(rate=48000, channels=1, hop_samples=HOP))
     ctx = sep.context_samples
     stereo = np.stack([signal, 0.5 * signal[::-1].copy()])[:, None, :]  # (2, 1, n)
     padded = np.concatenate([np.zeros((2, 1, ctx), np.float32), stereo], axis=-1)

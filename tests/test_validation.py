@@ -363,11 +363,11 @@ _option_values = st.one_of(st.sampled_from([float("nan"), float("inf"), -1, 0, 1
 def test_fuzz_model_options_one_line_or_a_plugin_that_runs(model, options):
     """Whatever a --model-opt, a preset's [model_options] or SEPLIVE_MODEL_OPTIONS gives: a
     one-line refusal, or a plugin that builds and separates a block into finite audio."""
-    from seplive.control.mix import MixSettings
     from seplive.models import registry
     from seplive.models.base import SeparatorError
     from seplive.presets import PresetError
     from seplive.stream.engine import Engine, EngineConfig, process_array
+    from seplive.stream.mix import MixSettings
     from seplive.validate import check_model_options
 
     try:

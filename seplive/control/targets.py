@@ -30,7 +30,7 @@ from ..config import did_you_mean
 from ..fx.params import PARAMS as FX_SPECS
 from ..fx.params import check_param
 from ..models.prompts import ALIASES, PROMPTS, REST, canonical
-from .mix import MixChange, MixSettings, db_to_gain
+from ..stream.mix import MixChange, MixSettings, db_to_gain
 
 log = logging.getLogger("seplive.control")
 

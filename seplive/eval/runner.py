@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..models.base import Separator
+from ..models.base import Separator, StreamSpec
 from .metrics import best_assignment, score_stem
 
 if TYPE_CHECKING:
@@ -59,15 +59,6 @@ class System:
     plugin: Separator | None = None
     #: an oracle mask instead of a plugin (it reads the true sources)
     oracle: OracleMask | None = None
-    _defaults: tuple[int, int] = field(default=(0, 0), init=False)
-
-    def __post_init__(self) -> None:
-        if self.plugin is not None:
-            self._defaults = (int(self.plugin.context_samples), int(self.plugin.lookahead_samples))
-
-    def restore(self) -> None:
-        if self.plugin is not None:
-            self.plugin.context_samples, self.plugin.lookahead_samples = self._defaults
 
     def knows(self, prompt: str) -> bool:
         return self.plugin is None or prompt in self.plugin.prompts  # the mixture and oracles: every prompt
@@ -91,40 +82,17 @@ def _resample(x: np.ndarray, src: int, dst: int, n: int | None = None) -> np.nda
     return x.astype(np.float32, copy=False)
 
 
-def _group(plugin: Separator, x: np.ndarray) -> np.ndarray:
-    """``(C, T)`` -> ``(groups, model_channels, T)`` as the engine groups channels."""
-    c = x.shape[0]
-    if plugin.channels == 0:
-        return x[None]
-    if plugin.channels == 1:
-        return x[:, None]
-    if c % 2:
-        x = np.concatenate([x, x[-1:]], axis=0)
-    return x.reshape(-1, 2, x.shape[-1])
-
-
-def _ungroup(plugin: Separator, y: np.ndarray, c: int) -> np.ndarray:
-    """``(P, groups, model_channels, T)`` -> ``(P, C, T)``."""
-    p, _, _, n = y.shape
-    flat = y.reshape(p, -1, n)
-    if plugin.channels == 2 and c % 2:
-        flat = 0.5 * (flat[:, :1] + flat[:, 1:2]) if c == 1 else flat[:, :c]
-    return flat
-
-
 def run_offline(plugin: Separator, mix: np.ndarray, rate: int, prompts: Sequence[str]) -> np.ndarray:
-    """A windowed plugin on the whole of ``mix`` ``(C, T)`` in one window -> ``(P, C, T)``."""
+    """A windowed plugin on the whole of ``mix`` ``(C, T)`` at ``rate`` Hz in one window
+    (no context, no lookahead; the hop only has to be valid) -> ``(P, C, T)``."""
     c, n = mix.shape
-    model_rate = int(plugin.sample_rate or rate)
-    plugin.bind_rate(model_rate)
-    x = _resample(mix, rate, model_rate)
-    plugin.context_samples, plugin.lookahead_samples = 0, 0
-    # a windowed plugin takes a window of any length; the hop only has to be valid
-    plugin.prepare(max(int(plugin.hop_multiple), 1), plugin.device, model_rate)
+    layout = plugin.configure(StreamSpec(rate=rate, channels=c, hop_samples=max(int(plugin.hop_multiple), 1),
+                                         context_samples=0, lookahead_samples=0, device=plugin.device))
+    x = _resample(mix, rate, layout.rate)
     plugin.reset()
-    y = np.asarray(plugin.process(_group(plugin, x), list(prompts)), dtype=np.float32)
-    y = _ungroup(plugin, y[..., -x.shape[-1] :], c)
-    return _resample(y, model_rate, rate, n)
+    y = np.asarray(plugin.process(layout.group(x), list(prompts)), dtype=np.float32)
+    y = layout.ungroup(y[..., -x.shape[-1] :])
+    return _resample(y, layout.rate, rate, n)
 
 
 def run_engine(
@@ -132,11 +100,10 @@ def run_engine(
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """``mix`` ``(C, T)`` through the live engine -> stems ``(P, C, T)`` for the unique
     ``prompts`` (aligned with the input) and ``{"latency_ms", "hop", ...}``."""
-    from ..control.mix import MixSettings
-    from ..stream.engine import Engine, EngineConfig
+    from ..stream.engine import Engine, EngineConfig, stream_array
+    from ..stream.mix import MixSettings
 
     c, n = mix.shape
-    model_rate = int(plugin.sample_rate or rate)
     s = settings
     cfg = EngineConfig(source_rate=rate, channels=c, hop_samples=s.hop_samples, hop_ms=s.hop_ms,
                        context_samples=s.context_samples, context_ms=s.context_ms,
@@ -144,28 +111,19 @@ def run_engine(
                        device=s.device, stem_outputs=True)  # fmt: skip
     eng = Engine(plugin, MixSettings.from_cli(list(prompts), [], {}), cfg)
     try:
-        block = eng.block
-        extra = eng.latency_samples
-        total = n + extra
-        padded = np.zeros((-(-total // block) * block, c), np.float32)
-        padded[:n] = mix.T
-        stems = np.empty((len(padded), len(prompts), c), np.float32)
-        for i in range(0, len(padded), block):
-            eng.push(padded[i : i + block])
-            eng.pull(block)
-            stems[i : i + block] = eng.last_stems[:, : len(prompts)]
+        _, stems = stream_array(eng, mix.T)
         info = {
             "latency_ms": 1000.0 * eng.latency_samples / rate,
             "hop": eng.hop,
             "context": eng.context,
             "lookahead": eng.lookahead,
-            "model_rate": model_rate,
+            "model_rate": eng.model_rate,
             "plugin_errors": eng.counters.plugin_errors,
             "last_error": eng.counters.last_error,
         }
     finally:
         eng.close()
-    return np.ascontiguousarray(stems[extra : extra + n].transpose(1, 2, 0)), info
+    return np.ascontiguousarray(stems[:, : len(prompts)].transpose(1, 2, 0)), info
 
 
 # ---------------------------------------------------------------------------------------
@@ -188,6 +146,118 @@ def _score(
     return out
 
 
+@dataclass
+class _Run:
+    """One system's estimates for one example in one mode: ``est`` rows for the asked
+    prompts at positions ``use``, the engine's ``info``, the wall time (s) it took."""
+
+    est: np.ndarray
+    use: list[int]
+    info: dict[str, Any]
+    wall: float
+
+
+@dataclass
+class _Table:
+    """What :func:`evaluate` collects, keyed by (task, system, mode, prompt) in first-seen order."""
+
+    order: dict[tuple[str, str, str, str], None] = field(default_factory=dict)
+    scores: dict[tuple[str, str, str, str], list[dict]] = field(default_factory=dict)
+    silent: dict[tuple[str, str, str, str], int] = field(default_factory=dict)
+    runs: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+
+    def add_run(self, system: str, mode: str, run: _Run, audio_s: float) -> None:
+        entry = self.runs.setdefault(system, {}).setdefault(mode, {"wall_s": 0.0, "audio_s": 0.0})
+        entry["wall_s"] += run.wall
+        entry["audio_s"] += audio_s
+        for key in ("latency_ms", "hop", "context", "lookahead", "model_rate"):
+            if key in run.info:
+                entry[key] = run.info[key]
+        if run.info.get("plugin_errors"):
+            entry["plugin_errors"] = entry.get("plugin_errors", 0) + run.info["plugin_errors"]
+            entry["last_error"] = run.info["last_error"]
+
+    def add_scores(self, task: str, system: str, mode: str, prompts: Sequence[str], results: list) -> None:
+        for p, r in zip(prompts, results, strict=True):
+            key = (task, system, mode, p)
+            self.order[key] = None
+            if r is None:
+                self.silent[key] = self.silent.get(key, 0) + 1
+            else:
+                self.scores.setdefault(key, []).append(r)
+
+    def results(self) -> dict[str, Any]:
+        table: dict[str, Any] = {}
+        for key in self.order:
+            task, name, mode, p = key
+            vals = self.scores.get(key, [])
+            stats: dict[str, Any] = {"n": len(vals), "silent": self.silent.get(key, 0)}
+            for m in ("si_sdr_i", "sdr_i", "si_sdr", "sdr"):
+                stats[m] = float(np.mean([v[m] for v in vals])) if vals else None
+            table.setdefault(task, {}).setdefault(name, {}).setdefault(mode, {})[p] = stats
+        for modes in self.runs.values():
+            for run in modes.values():
+                run["rtf"] = run["wall_s"] / run["audio_s"] if run["audio_s"] else math.nan
+        return table
+
+
+def _estimate(system: System, mode: str, ex_mix: np.ndarray, targets: np.ndarray, rate: int, asked: list[str],
+              slots: list[int], settings: EngineSettings, cached: _Run | None) -> _Run:
+    """Run ``system`` in ``mode`` on one mixture ``(C, T)`` for the ``asked`` prompts."""
+    t0 = time.perf_counter()
+    every = list(range(len(asked)))
+    if system.oracle is not None:
+        return _Run(system.oracle.separate(ex_mix, targets[slots]), every, {}, time.perf_counter() - t0)
+    if system.plugin is None:
+        return _Run(np.broadcast_to(ex_mix, (len(asked), *ex_mix.shape)), every, {}, time.perf_counter() - t0)
+    if mode == "offline" and system.plugin.windowed:
+        return _Run(run_offline(system.plugin, ex_mix, rate, asked), every, {}, time.perf_counter() - t0)
+    if mode == "engine" and cached is not None:  # a stateful plugin: offline was this run
+        return cached
+    unique = list(dict.fromkeys(asked))
+    est, info = run_engine(system.plugin, ex_mix, rate, unique, settings)
+    use = [i for i, p in enumerate(asked) if asked.count(p) == 1]
+    est = np.stack([est[unique.index(asked[i])] for i in use]) if use else est[:0]
+    return _Run(est, use, info, time.perf_counter() - t0)
+
+
+def _example(task: str, k: int, ex: Any, systems: Sequence[System], settings: EngineSettings,
+             modes: Sequence[str], table: _Table, progress: Callable[[str], None] | None) -> dict[str, Any]:
+    """Score every system on example ``k`` of ``task``; returns its per-example row."""
+    mix = np.asarray(ex.mixture, np.float32)
+    targets = np.asarray(ex.targets, np.float32)
+    rate = int(ex.sample_rate)
+    prompts = list(ex.prompts)
+    row: dict[str, Any] = {"task": task, "index": k, "prompts": prompts, "scores": {}}
+    if getattr(ex, "name", ""):  # what the example is made of (real stems, the real-recording panel)
+        row["name"] = ex.name
+    memo: dict[int, tuple[float, float]] = {}
+    for system in systems:
+        slots = [j for j, p in enumerate(prompts) if system.knows(p)]
+        if not slots:
+            continue
+        asked = [prompts[j] for j in slots]
+        cached = None
+        for mode in ("oracle",) if system.oracle is not None else modes:
+            if system.plugin is None and system.oracle is None and mode != "offline":
+                continue
+            run = _estimate(system, mode, mix, targets, rate, asked, slots, settings, cached)
+            if mode == "offline" and system.plugin is not None and not system.plugin.windowed:
+                cached = run
+            table.add_run(system.name, mode, run, mix.shape[-1] / rate)
+            sub_prompts = [asked[i] for i in run.use]
+            sub_targets = targets[[slots[i] for i in run.use]] if run.use else targets[:0]
+            results = _score(sub_prompts, np.asarray(run.est), sub_targets, mix, [slots[i] for i in run.use], memo)
+            table.add_scores(task, system.name, mode, sub_prompts, results)
+            row.setdefault("scored", {}).setdefault(system.name, {})[mode] = sub_prompts  # what each entry is
+            row["scores"].setdefault(system.name, {})[mode] = [
+                None if r is None else {m: round(v, 3) for m, v in r.items()} for r in results
+            ]
+        if progress:
+            progress(f"{task} #{k} {system.name} done")
+    return row
+
+
 def evaluate(
     systems: Sequence[System],
     sets: Iterable[tuple[str, Sequence[Any]]],
@@ -199,95 +269,15 @@ def evaluate(
 
     Returns ``{"results": {task: {system: {mode: {prompt: stats}}}}, "runs": {...},
     "examples": [...]}`` where ``stats`` holds the means of ``si_sdr_i``, ``sdr_i``,
-    ``si_sdr``, ``sdr`` over the scored stems, their count ``n`` and ``silent`` (stems
-    skipped because the reference is silent).
+    ``si_sdr``, ``sdr`` (dB) over the scored stems, their count ``n`` and ``silent``
+    (stems skipped because the reference is silent); each run its wall and audio seconds
+    and real-time factor ``rtf``.
     """
     settings = settings or EngineSettings()
-    order: dict[tuple[str, str, str, str], None] = {}  # first-seen order of the table's cells
-    scores: dict[tuple[str, str, str, str], list[dict]] = {}
-    silent: dict[tuple[str, str, str, str], int] = {}
-    runs: dict[str, dict[str, dict[str, Any]]] = {}
-    per_example = []
-    for task, examples in sets:
-        for k, ex in enumerate(examples):
-            mix = np.asarray(ex.mixture, np.float32)
-            targets = np.asarray(ex.targets, np.float32)
-            rate = int(ex.sample_rate)
-            prompts = list(ex.prompts)
-            row: dict[str, Any] = {"task": task, "index": k, "prompts": prompts, "scores": {}}
-            if getattr(ex, "name", ""):  # what the example is made of (real stems, the real-recording panel)
-                row["name"] = ex.name
-            memo: dict[int, tuple[float, float]] = {}
-            for system in systems:
-                slots = [j for j, p in enumerate(prompts) if system.knows(p)]
-                if not slots:
-                    continue
-                asked = [prompts[j] for j in slots]
-                cached = None
-                for mode in ("oracle",) if system.oracle is not None else modes:
-                    if system.plugin is None and system.oracle is None and mode != "offline":
-                        continue
-                    t0 = time.perf_counter()
-                    info: dict[str, Any] = {}
-                    if system.oracle is not None:
-                        est = system.oracle.separate(mix, targets[slots])
-                        use = list(range(len(asked)))
-                    elif system.plugin is None:
-                        est = np.broadcast_to(mix, (len(asked), *mix.shape))
-                        use = list(range(len(asked)))
-                    elif mode == "offline" and system.plugin.windowed:
-                        system.restore()
-                        est = run_offline(system.plugin, mix, rate, asked)
-                        use = list(range(len(asked)))
-                        system.restore()
-                    elif mode == "engine" and cached is not None:  # a stateful plugin: offline was this run
-                        est, info, use, wall0 = cached
-                        t0 -= wall0
-                    else:
-                        system.restore()
-                        unique = list(dict.fromkeys(asked))
-                        est, info = run_engine(system.plugin, mix, rate, unique, settings)
-                        use = [i for i, p in enumerate(asked) if asked.count(p) == 1]
-                        est = np.stack([est[unique.index(asked[i])] for i in use]) if use else est[:0]
-                        system.restore()
-                        if mode == "offline":
-                            cached = (est, info, use, time.perf_counter() - t0)
-                    wall = time.perf_counter() - t0
-                    run = runs.setdefault(system.name, {}).setdefault(mode, {"wall_s": 0.0, "audio_s": 0.0})
-                    run["wall_s"] += wall
-                    run["audio_s"] += mix.shape[-1] / rate
-                    for key in ("latency_ms", "hop", "context", "lookahead", "model_rate"):
-                        if key in info:
-                            run[key] = info[key]
-                    if info.get("plugin_errors"):
-                        run["plugin_errors"] = run.get("plugin_errors", 0) + info["plugin_errors"]
-                        run["last_error"] = info["last_error"]
-                    sub_prompts = [asked[i] for i in use]
-                    sub_targets = targets[[slots[i] for i in use]] if use else targets[:0]
-                    results = _score(sub_prompts, np.asarray(est), sub_targets, mix, [slots[i] for i in use], memo)
-                    for p, r in zip(sub_prompts, results, strict=True):
-                        key = (task, system.name, mode, p)
-                        order[key] = None
-                        if r is None:
-                            silent[key] = silent.get(key, 0) + 1
-                        else:
-                            scores.setdefault(key, []).append(r)
-                    row.setdefault("scored", {}).setdefault(system.name, {})[mode] = sub_prompts  # what each entry is
-                    row["scores"].setdefault(system.name, {})[mode] = [
-                        None if r is None else {m: round(v, 3) for m, v in r.items()} for r in results
-                    ]
-                if progress:
-                    progress(f"{task} #{k} {system.name} done")
-            per_example.append(row)
-    table: dict[str, Any] = {}
-    for key in order:
-        task, name, mode, p = key
-        vals = scores.get(key, [])
-        stats: dict[str, Any] = {"n": len(vals), "silent": silent.get(key, 0)}
-        for m in ("si_sdr_i", "sdr_i", "si_sdr", "sdr"):
-            stats[m] = float(np.mean([v[m] for v in vals])) if vals else None
-        table.setdefault(task, {}).setdefault(name, {}).setdefault(mode, {})[p] = stats
-    for modes_ in runs.values():
-        for run in modes_.values():
-            run["rtf"] = run["wall_s"] / run["audio_s"] if run["audio_s"] else math.nan
-    return {"results": table, "runs": runs, "examples": per_example}
+    table = _Table()
+    per_example = [
+        _example(task, k, ex, systems, settings, modes, table, progress)
+        for task, examples in sets
+        for k, ex in enumerate(examples)
+    ]
+    return {"results": table.results(), "runs": table.runs, "examples": per_example}

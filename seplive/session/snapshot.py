@@ -14,8 +14,8 @@ import time
 from typing import Any
 
 from .. import __version__
-from ..fx.hooks import fx_report
 from ..models.prompts import REST
+from ..stream.effects import fx_report
 from ..stream.files import FileSink
 from ..stream.lanes import LaneEngine
 from ..stream.priority import granted

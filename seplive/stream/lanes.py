@@ -22,9 +22,9 @@ from dataclasses import fields, replace
 
 import numpy as np
 
-from ..control.mix import MixChange, MixSettings
 from ..models.base import Separator
 from .engine import Engine, EngineConfig, EngineCounters
+from .mix import MixChange, MixSettings
 
 #: counters about the input (the same in every lane: taken from the first)
 _INPUT_COUNTERS = {"nonfinite_blocks", "clipped_blocks", "denormal_blocks", "dc_blocks", "rejected_changes"}
@@ -232,11 +232,11 @@ class LaneEngine:
 
     def pull(self, frames: int, deadline: float | None = None) -> np.ndarray:
         parts = [lane.pull_mix(frames, deadline) for lane in self.lanes]
-        C = self.main.channels
+        dry_gain = self.main.columns.dry_gain
         z = parts[0][0].copy()
         for zi, _ in parts[1:]:
             z += zi
-        z[:, C] = np.min(np.stack([zi[:, C] for zi, _ in parts]), axis=0)
+        z[:, dry_gain] = np.min(np.stack([zi[:, dry_gain] for zi, _ in parts]), axis=0)
         return self.main.finish_block(z, parts[0][1])
 
     def reset_stream(self) -> None:

@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..base import Separator, SeparatorError
+from ..base import Layout, Separator, SeparatorError
 from .attention import AttentionRecorder
 from .checkpoint import load_checkpoint
 from .config import LABELS, LasaftConfig, preset
@@ -165,10 +165,11 @@ class LasaftSeparator(Separator):
         if QUERY_PROMPT not in self.prompts:
             self.prompts = self.prompts + (QUERY_PROMPT,)
 
-    def prepare(self, hop_samples: int, device: str = "cpu", sample_rate: int | None = None) -> None:
-        super().prepare(hop_samples, self._fixed_device or device or "cpu", sample_rate)
-        if sample_rate is not None and sample_rate != self.sample_rate:
-            raise SeparatorError(f"lasaft: the engine must feed {self.sample_rate} Hz, got {sample_rate} Hz")
+    def pick_device(self, requested: str | None) -> str:
+        return self._fixed_device or requested or "cpu"
+
+    def start(self, layout: Layout) -> None:
+        """Move the model (and the query vector) to the agreed device."""
         self._move_model()
         if self._query_vec is not None:
             self._query_vec = self._query_vec.to(self.device)

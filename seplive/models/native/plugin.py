@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..base import Separator, SeparatorError
+from ..base import Layout, Separator, SeparatorError
 from .checkpoint import load_checkpoint, shipped_checkpoint
 from .config import PRESETS
 from .model import Kernels, NativeNet, StreamState
@@ -111,10 +111,11 @@ class NativeSeparator(Separator):
         except (RuntimeError, AssertionError, ValueError) as exc:
             raise SeparatorError(f"native: cannot use device '{self.device}': {exc}") from None
 
-    def prepare(self, hop_samples: int, device: str = "cpu", sample_rate: int | None = None) -> None:
-        super().prepare(hop_samples, self._fixed_device or device or "cpu", sample_rate)
-        if sample_rate is not None and sample_rate != self.sample_rate:
-            raise SeparatorError(f"native: the engine must feed {self.sample_rate} Hz, got {sample_rate} Hz")
+    def pick_device(self, requested: str | None) -> str:
+        return self._fixed_device or requested or "cpu"
+
+    def start(self, layout: Layout) -> None:
+        """Move to the device, trace the network for the hop (on a CPU), forget the state."""
         self._move()
         cpu = str(self.device).startswith("cpu")
         if self.threads is not None and cpu:

@@ -46,7 +46,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..base import Separator, SeparatorError
+from ..base import Layout, Separator, SeparatorError
 from .model import PROMPTS
 
 MUSIC_STEMS: tuple[str, ...] = ("vocals", "drums", "bass", "other")
@@ -218,21 +218,19 @@ class TussSeparator(Separator):
         self._plans: dict[tuple[str, ...], tuple[str, ...]] = {}
 
     # -- lifecycle -----------------------------------------------------------------------
-    def prepare(self, hop_samples: int, device: str | None = None, sample_rate: int | None = None) -> None:
-        """Check the hop (a positive multiple of 512) and move to ``device`` if one is given.
-
-        ``device=None`` (or ``"auto"``) keeps the device chosen at construction.
-        """
-        if sample_rate is not None and int(sample_rate) != self.sample_rate:
-            raise SeparatorError(f"tuss runs at {self.sample_rate} Hz, was prepared for {sample_rate} Hz")
-        target = self.device if device in (None, "", "auto") else str(device)
+    def pick_device(self, requested: str | None) -> str:
+        """``requested`` (``None`` or ``"auto"``: the device chosen at construction)."""
+        target = self.device if requested in (None, "", "auto") else str(requested)
         if target.startswith("cuda") and not torch.cuda.is_available():
             raise SeparatorError(f"tuss: device {target!r} asked for, but torch sees no CUDA device here")
-        super().prepare(hop_samples, target, sample_rate)
-        if torch.device(target) != next(self._model.parameters()).device:
-            self._model.to(target)
+        return target
+
+    def start(self, layout: Layout) -> None:
+        """Move the model to the agreed device (its graphs and runner rebuilt there)."""
+        if torch.device(self.device) != next(self._model.parameters()).device:
+            self._model.to(self.device)
             self._graphs.clear()
-            self._runner = self._make_runner(target)
+            self._runner = self._make_runner(self.device)
 
     def _make_runner(self, device: str) -> Any:
         if self._compile and device.startswith("cuda"):
