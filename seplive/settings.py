@@ -2,8 +2,9 @@
 
 The flags given on the command line, the SEPLIVE_* environment, the user config and the
 preset are merged and checked by :func:`seplive.presets.layer`; :meth:`RunSettings.build`
-turns that merge into frozen dataclasses once, and
-:meth:`seplive.session.SessionConfig.from_settings` into the config a Session takes.
+turns that merge once into a frozen :class:`SessionConfig` (what the session runs; the
+Python API builds the same object directly) and the command line's own parts (controls to
+open, the JSON log, quiet).
 Units are kept as given: window lengths in model-rate samples (``hop``) or milliseconds
 (``hop_ms``), passed untouched to :class:`seplive.stream.engine.EngineConfig`, which
 converts ms at the model's rate; gains in dB, durations in seconds.
@@ -15,11 +16,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .models.base import Separator
 from .presets import KEYS, layer
+from .stream.priority import DEFAULT_PRIORITY
 from .validate import check_flags, check_model_options, check_run_flags, check_selection
 
-__all__ = ["CliError", "literal", "flag_settings", "Windowing", "DeviceSettings", "ControlSettings",
-           "MixSpec", "RunSettings", "LAYERED_FLAGS"]
+__all__ = ["CliError", "literal", "flag_settings", "Windowing", "ControlSettings", "SessionConfig",
+           "RunSettings", "LAYERED_FLAGS"]
 
 
 class CliError(ValueError):
@@ -143,22 +146,6 @@ class Windowing:
 
 
 @dataclass(frozen=True)
-class DeviceSettings:
-    """Device streams: rate (Hz), input channels, block (frames), PortAudio latency (high,
-    low or seconds), SCHED_FIFO priority (0: normal), feedback and routing guards."""
-
-    rate: int | None = None
-    channels: int | None = None
-    device_block: int | None = None
-    device_latency: float | str | None = None
-    low_latency: bool = False
-    rt_priority: int = 50
-    allow_feedback: bool = False
-    route: bool = True
-    stems_out: str | None = None
-
-
-@dataclass(frozen=True)
 class ControlSettings:
     """Live control: OSC ``[HOST:]PORT`` and feedback targets, the MIDI map and port."""
 
@@ -170,45 +157,99 @@ class ControlSettings:
 
 
 @dataclass(frozen=True)
-class MixSpec:
-    """The starting mix: stems played and muted, gains and master in dB, wet 0..1, effects."""
+class SessionConfig:
+    """Everything one run needs: the one typed settings object from the flags (through
+    :meth:`RunSettings.build`) or the Python API down to the session, which hands the
+    windowing on to EngineConfig untouched (ms converted at the model's rate there).
+    Frozen: a checked or adjusted config is a new one (``dataclasses.replace``)."""
 
-    prompts: tuple[str, ...] = ()
-    mute: tuple[str, ...] = ()
-    gains_db: Mapping[str, float] = field(default_factory=dict)
+    #: an audio file, or a device: default/mic, loopback, an index, a name (see stream/devices.py)
+    input: str
+    #: an audio file or a device; more outputs (play and record) in ``outputs``
+    output: str | None = None
+    outputs: list[str] = field(default_factory=list)
+    #: device streams: rate (default: the model's, else 48 kHz), channels, frames per block
+    rate: int | None = None
+    channels: int | None = None
+    #: frames per device block (None: 512, or with ``low_latency`` the host API's smallest safe)
+    device_block: int | None = None
+    #: PortAudio latency for device streams: "high", "low" or seconds
+    #: None: "high", or "low" with ``low_latency``
+    device_latency: float | str | None = None
+    #: the smallest safe device buffers for the host API in use: JACK's period (128 frames)
+    #: or 256 frames elsewhere, PortAudio's low latency, two blocks of output reserve
+    low_latency: bool = False
+    #: live: SCHED_FIFO priority of the audio loop and the model threads (0: normal scheduling)
+    rt_priority: int = DEFAULT_PRIORITY
+    allow_feedback: bool = False
+    #: Linux: when ``loopback`` would capture the very sink the output plays to, create a
+    #: capture sink, move the applications onto it and play to the real one (restored at the end)
+    route: bool = True
+    #: every selected stem and rest on its own channels: a multichannel device (for a DAW),
+    #: or a folder that gets one file per stem
+    stems_out: str | None = None
+    model: str = "native"
+    #: prompts served by other plugins than ``model``: {prompt: name, or names in order of
+    #: preference (the first that can be built here)} (see seplive.models.routing)
+    models: dict[str, str | list[str]] = field(default_factory=dict)
+    #: options of ``model``; ``NAME.key`` ones go to plugin NAME
+    model_options: dict[str, Any] = field(default_factory=dict)
+    prompts: list[str] = field(default_factory=list)
+    mute: list[str] = field(default_factory=list)
+    gains_db: dict[str, float] = field(default_factory=dict)
     master_db: float = 0.0
     wet: float = 1.0
-    fx: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    #: the session preset this configuration came from (reported only)
+    preset: str | None = None
+    #: per-stem effects, {stem: {param: value}} (see seplive.fx.params; --fx, [fx] in presets)
+    fx: dict[str, dict[str, float]] = field(default_factory=dict)
+    #: master look-ahead limiter on the output (adds its look-ahead to the latency)
     limiter: bool = False
-
-
-@dataclass(frozen=True)
-class RunSettings:
-    """Everything ``seplive run`` was asked for, after layering and checking."""
-
-    input: str
-    outputs: tuple[str, ...]
-    model: str
-    models: Mapping[str, Any]
-    model_options: Mapping[str, Any]
-    device: str
-    mix: MixSpec
-    window: Windowing
-    devices: DeviceSettings
-    control: ControlSettings
-    #: source frames per engine block (None: one hop), crossfade in ms, budget in hops
-    block: int | None = None
+    hop_samples: int | None = None
+    hop_ms: float | None = None
+    context_samples: int | None = None
+    context_ms: float | None = None
+    lookahead_samples: int | None = None
+    lookahead_ms: float | None = None
+    block_samples: int | None = None
+    #: None: the engine's defaults (5 ms windowed, 2 ms stateful) and the plugin's budget
     crossfade_ms: float | None = None
-    compute_budget: float | None = None
+    compute_budget_hops: float | None = None
     resample_quality: str = "HQ"
+    device: str = "cpu"
     realtime: bool = False
     duration_s: float | None = None
     align: bool = False
     report: str | None = None
+    plugin: Separator | None = None  # an already-built plugin (Python API, tests)
+    #: live controls (OSC, MIDI...): objects with start(session) and stop(); started
+    #: before the first block, stopped after the last, whatever ends the run
+    controls: list[Any] = field(default_factory=list)
+
+    @property
+    def all_outputs(self) -> list[str]:
+        """``output`` and ``outputs`` together, the empty ones left out."""
+        return [o for o in [self.output, *self.outputs] if o]
+
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """Everything ``seplive run`` was asked for, after layering and checking: the session's
+    config and what only the command line does with it."""
+
+    #: what the session runs (its ``controls`` are filled in once they are opened)
+    session: SessionConfig
+    #: the OSC and MIDI controls to open
+    control: ControlSettings
+    #: the JSON status log's path (None: none), and no status output at all
     log_json: str | None = None
     quiet: bool = False
-    #: the preset the settings came from (None: none)
-    preset: str | None = None
+
+    @property
+    def preset(self) -> str | None:
+        """The preset the settings came from (None: none)."""
+        return self.session.preset
 
     @classmethod
     def build(cls, flags: Mapping[str, Any], env: Mapping[str, str] | None = None) -> RunSettings:
@@ -228,25 +269,26 @@ class RunSettings:
         prompts = list(s.get("prompts") or [])
         if flags.get("query") and not prompts and not s.get("mute"):
             prompts = ["query"]
-        return cls(
-            input=s["input"], outputs=tuple(outputs), model=s["model"], models=dict(s.get("models") or {}),
+        session = SessionConfig(
+            input=s["input"], outputs=list(outputs), model=s["model"], models=dict(s.get("models") or {}),
             model_options=_model_options(s, flags.get("query")), device=s["device"],
-            mix=MixSpec(prompts=tuple(prompts), mute=tuple(s.get("mute") or []), gains_db=dict(s["gain"]),
-                        master_db=s["master_db"], wet=s["wet"], fx=s["fx"], limiter=s["limiter"]),
-            window=Windowing.from_values(s),
-            devices=DeviceSettings(
-                rate=s.get("rate"), channels=s.get("channels"), device_block=s.get("device_block"),
-                device_latency=s.get("device_latency"), low_latency=bool(s.get("low_latency")),
-                rt_priority=s["rt_priority"], allow_feedback=flags.get("allow_feedback", False),
-                route=flags.get("route", True), stems_out=flags.get("stems_out")),
-            control=ControlSettings(osc=s.get("osc"), osc_feedback=tuple(flags.get("osc_feedback") or ()),
-                                    midi=s.get("midi"), midi_port=s.get("midi_port"),
-                                    midi_backend=flags.get("midi_backend")),
-            block=flags.get("block"), crossfade_ms=s.get("crossfade_ms"), compute_budget=s.get("compute_budget"),
-            resample_quality=s["resample_quality"], realtime=flags.get("realtime", False),
-            duration_s=flags.get("duration"), align=flags.get("align", False), report=flags.get("report"),
-            log_json=s.get("log_json"), quiet=flags.get("quiet", False), preset=layers.preset,
-        )  # fmt: skip
+            prompts=prompts, mute=list(s.get("mute") or []), gains_db=dict(s["gain"]),
+            master_db=s["master_db"], wet=s["wet"], fx=dict(s["fx"]), limiter=s["limiter"],
+            hop_samples=s.get("hop"), hop_ms=s.get("hop_ms"), context_samples=s.get("context"),
+            context_ms=s.get("context_ms"), lookahead_samples=s.get("lookahead"), lookahead_ms=s.get("lookahead_ms"),
+            rate=s.get("rate"), channels=s.get("channels"), device_block=s.get("device_block"),
+            device_latency=s.get("device_latency"), low_latency=bool(s.get("low_latency")),
+            rt_priority=s["rt_priority"], allow_feedback=flags.get("allow_feedback", False),
+            route=flags.get("route", True), stems_out=flags.get("stems_out"),
+            block_samples=flags.get("block"), crossfade_ms=s.get("crossfade_ms"),
+            compute_budget_hops=s.get("compute_budget"), resample_quality=s["resample_quality"],
+            realtime=flags.get("realtime", False), duration_s=flags.get("duration"), align=flags.get("align", False),
+            report=flags.get("report"), preset=layers.preset,
+        )
+        control = ControlSettings(osc=s.get("osc"), osc_feedback=tuple(flags.get("osc_feedback") or ()),
+                                  midi=s.get("midi"), midi_port=s.get("midi_port"),
+                                  midi_backend=flags.get("midi_backend"))
+        return cls(session=session, control=control, log_json=s.get("log_json"), quiet=flags.get("quiet", False))
 
 
 def _model_options(s: Mapping[str, Any], query: str | None) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import inspect
 import math
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -223,16 +224,18 @@ _CONFIG_FIELDS = {
 }
 
 
-def check_config(cfg: Any) -> None:
-    """The same checks for a :class:`seplive.session.SessionConfig` built by any caller (the
-    Python API, tests): nothing reaches the engine unchecked.  Values are replaced by their
-    checked form (whole numbers as int)."""
+def check_config(cfg: Any) -> Any:
+    """The same checks for a :class:`seplive.settings.SessionConfig` built by any caller
+    (the command line, the Python API, tests): nothing reaches the engine unchecked.
+    Returns the checked config, a new one (values in their checked form: whole numbers as
+    int, model options checked against the plugin)."""
+    changes: dict[str, Any] = {}
     for attr, key in _CONFIG_FIELDS.items():
         value = getattr(cfg, attr, None)
         if value is None:
             continue
         check = KEYS[key].check if key in KEYS else RUN_FLAGS[key]
-        setattr(cfg, attr, check(value, flag_name(key)))
+        changes[attr] = check(value, flag_name(key))
     db = KEYS["gain"].check
     if cfg.gains_db:
         for stem, value in cfg.gains_db.items():
@@ -241,7 +244,8 @@ def check_config(cfg: Any) -> None:
 
     check_selection([canonical(str(p)) for p in cfg.prompts], [canonical(str(p)) for p in cfg.mute])
     if cfg.plugin is None and cfg.model_options:
-        cfg.model_options = check_model_options(cfg.model, cfg.model_options)
+        changes["model_options"] = check_model_options(cfg.model, cfg.model_options)
+    return replace(cfg, **changes)
 
 
 # -- destinations: resolved and checked before the run starts ---------------------------------------

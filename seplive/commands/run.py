@@ -1,13 +1,14 @@
 """``seplive run``: separate and remix a stream, from the flags to a running Session.
 
 The flags (absent ones stay absent) are layered over SEPLIVE_*, the preset and the user
-config into one :class:`seplive.settings.RunSettings`, which becomes the SessionConfig.
+config into one :class:`seplive.settings.RunSettings`, whose SessionConfig the session runs.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from typing import Any
 
 from ..presets import PresetSwitcher
@@ -213,7 +214,7 @@ def main(args: argparse.Namespace) -> int:
     switcher = PresetSwitcher(settings.preset)
     controls = build_controls(settings.control, on_preset=switcher)
     try:
-        cfg = SessionConfig.from_settings(settings, controls)
+        cfg = replace(settings.session, controls=list(controls))
         _check_destinations(cfg, settings.log_json)
         session = _open_session(cfg, settings.preset)
     except BaseException:
@@ -250,7 +251,7 @@ def _start_and_run(session: Session, switcher: PresetSwitcher, settings: RunSett
         )
     if session.stem_layout and not settings.quiet:
         layout = ", ".join(f"{k}: {'+'.join(map(str, v))}" for k, v in session.stem_layout.items())
-        print(f"seplive: stems out to {settings.devices.stems_out}: channels {layout}", file=sys.stderr)
+        print(f"seplive: stems out to {settings.session.stems_out}: channels {layout}", file=sys.stderr)
     return _run_with_views(session, settings)
 
 

@@ -43,7 +43,7 @@ class Session:
     def _setup(self, config: SessionConfig) -> None:
         from ..validate import check_config, check_destinations
 
-        check_config(config)  # the same checks as flags, presets, SEPLIVE_* (issue #24)
+        config = check_config(config)  # the same checks as flags, presets, SEPLIVE_* (issue #24)
         # every destination checked before anything opens: nothing written over the input
         check_destinations(config, live=not is_file_spec(config.input))
         self.live = not is_file_spec(config.input)
