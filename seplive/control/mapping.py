@@ -55,8 +55,8 @@ from ..fx.params import PARAMS as FX_SPECS
 from .targets import ControlError, Target, parse_target, suggest
 
 #: where the shipped controller files live (``presets/controllers/*.toml`` of a checkout, or
-#: the installed wheel's copy); a path that holds none when neither is there
-PRESET_DIR = shipped_dir("controllers") or Path(__file__).resolve().parents[2] / "presets" / "controllers"
+#: the installed wheel's copy); None when neither is there
+PRESET_DIR: Path | None = shipped_dir("controllers")
 
 RELATIVE_ENCODINGS = ("twos", "offset64", "signbit")
 CURVES = ("linear", "db", "log")
@@ -146,7 +146,7 @@ class Mapping:
 # -- loading ---------------------------------------------------------------------------------
 def shipped_mappings() -> list[str]:
     """Names of the controller files shipped in ``presets/controllers``."""
-    return sorted(p.stem for p in PRESET_DIR.glob("*.toml"))
+    return sorted(p.stem for p in PRESET_DIR.glob("*.toml")) if PRESET_DIR else []
 
 
 def resolve_mapping_path(name: str | Path, relative_to: Path | None = None) -> Path:
@@ -158,7 +158,8 @@ def resolve_mapping_path(name: str | Path, relative_to: Path | None = None) -> P
         candidates.append(relative_to.parent / p)
     candidates.append(p)
     stem = p.name.removesuffix(".toml")
-    candidates.append(PRESET_DIR / f"{stem}.toml")
+    if PRESET_DIR is not None:
+        candidates.append(PRESET_DIR / f"{stem}.toml")
     for c in candidates:
         if c.is_file():
             return c

@@ -18,6 +18,7 @@ is accepted.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +35,9 @@ from .model import NativeNet
 __all__ = ["save_checkpoint", "load_checkpoint", "read_sidecar", "config_from_options", "shipped_checkpoint", "WEIGHTS_DIR"]
 
 ARCHITECTURE = "native"
-#: where the shipped (trained) weights live
-WEIGHTS_DIR = Path(__file__).with_name("weights")
+#: where the shipped (trained) weights live: package data of seplive.models.native (the
+#: wheel installs the package as plain files, so the resource is a real folder)
+WEIGHTS_DIR = Path(str(resources.files(__package__).joinpath("weights")))
 
 
 def config_from_options(options: dict[str, Any], sample_rate: int = 48000, channels: int = 2) -> NativeConfig:
