@@ -54,7 +54,7 @@ def test_a_subscription_naming_itself_is_refused_and_echoes_are_dropped(session)
     ctl = OscControl(0)
     try:
         ctl.start(session)
-        before = list(ctl._ctl.settings().stems)
+        before = list(ctl.mixer.settings().stems)
         client = Client(ctl.port)
         try:
             client.send(osc("/seplive/subscribe", "127.0.0.1", ctl.port))
@@ -68,7 +68,7 @@ def test_a_subscription_naming_itself_is_refused_and_echoes_are_dropped(session)
         ctl.handle_packet(osc("/seplive/stem/drums/selected", 1), ("127.0.0.1", ctl.port))
         ctl.handle_packet(osc("/seplive/prompts", "drums", "bass"), ("127.0.0.1", ctl.port))
         assert ctl.stats["own_echoes"] == 2
-        assert list(ctl._ctl.settings().stems) == before
+        assert list(ctl.mixer.settings().stems) == before
     finally:
         ctl.stop()
 

@@ -103,12 +103,15 @@ class OscControl:
         self._global = TokenBucket(total, max(self.burst, total / 2.0))
         reads = float(read_per_s) if read_per_s is not None else 2.0 * self.rate_per_s
         self._reads = TokenBucket(reads, max(4.0 * self.burst, reads / 4.0))
-        self._presets = TokenBucket(float(presets_per_s), max(1.0, 2.0 * float(presets_per_s)))
-        self._warn = RateLimitedLog(log, 1.0)
+        # what the routes (osc_routes.py) and the feedback (osc_feedback.py) use of this
+        # control: the preset budget, the rate-limited warning log, send(), and once started
+        # the session and its mix controller
+        self.preset_bucket = TokenBucket(float(presets_per_s), max(1.0, 2.0 * float(presets_per_s)))
+        self.warn = RateLimitedLog(log, 1.0)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._ctl: MixController | None = None
-        self._session: Any = None
+        self.mixer: MixController | None = None
+        self.session: Any = None
         self.routes = OscRoutes(self)
         self.feedback = OscFeedback(self, max_subscribers, status_interval_s)
         self._initial = [self._feedback_target(h, p) for h, p in subscribers]
@@ -134,8 +137,8 @@ class OscControl:
     # -- lifecycle -----------------------------------------------------------------------
     def attach(self, session: Any) -> None:
         """Bind to ``session`` without starting the thread (:meth:`handle_packet` works)."""
-        self._session = session
-        self._ctl = MixController(session, origin="OSC")
+        self.session = session
+        self.mixer = MixController(session, origin="OSC")
 
     def start(self, session: Any) -> None:
         """Attach to ``session`` and serve on a background thread."""
@@ -189,7 +192,7 @@ class OscControl:
         try:
             self.feedback.tick(now)
         except Exception as exc:  # feedback trouble must not end control
-            self._warn("tick", "OSC: feedback failed: %s", exc)
+            self.warn("tick", "OSC: feedback failed: %s", exc)
 
     def _drain(self, limit: int = 1024) -> None:
         for i in range(limit):
@@ -210,7 +213,7 @@ class OscControl:
                 self.handle_packet(data, sender)
             except Exception as exc:  # never let a packet end the thread
                 self.stats["ignored"] += 1
-                self._warn(
+                self.warn(
                     "crash", "OSC: packet from %s ignored: %s: %s", sender, type(exc).__name__, one_line(str(exc))
                 )
 
@@ -225,13 +228,13 @@ class OscControl:
             dgrams: list[bytes] = []
             split_packet(bytes(data), dgrams, self.max_bundle_messages + 1)
             if len(dgrams) > self.max_bundle_messages:
-                self._warn("bundle", "OSC: bundle from %s has more than %d messages: only the first %d used",
+                self.warn("bundle", "OSC: bundle from %s has more than %d messages: only the first %d used",
                            key, self.max_bundle_messages, self.max_bundle_messages)  # fmt: skip
                 del dgrams[self.max_bundle_messages :]
             messages = [OscMessage(d) for d in dgrams]
         except Exception as exc:  # Ignored, or python-osc's errors on garbage
             self.stats["ignored"] += 1
-            self._warn("parse", "OSC: unparsable packet from %s ignored: %s", key, one_line(str(exc), 120))
+            self.warn("parse", "OSC: unparsable packet from %s ignored: %s", key, one_line(str(exc), 120))
             return
         for msg in messages:
             self.handle_message(msg.address, list(msg.params), key)
@@ -240,7 +243,7 @@ class OscControl:
         """Whether a datagram from ``key`` passes the own-port guard, the rate limits and the size limit."""
         if self.socket.is_own(key):  # our own feedback, sent to ourselves: never a control message
             self.stats["own_echoes"] += 1
-            self._warn("own", "OSC: a datagram from seplive's own port %s ignored (feedback loop?)", key)
+            self.warn("own", "OSC: a datagram from seplive's own port %s ignored (feedback loop?)", key)
             return False
         now = time.monotonic()
         bucket = self._buckets.get(key)
@@ -250,11 +253,11 @@ class OscControl:
             bucket = self._buckets[key] = TokenBucket(self.rate_per_s, self.burst)
         if not bucket.take(now) or not self._global.take(now):
             self.stats["rate_limited"] += 1
-            self._warn("rate", "OSC: %s sends too fast (over %.0f messages/s): dropping", key, self.rate_per_s)
+            self.warn("rate", "OSC: %s sends too fast (over %.0f messages/s): dropping", key, self.rate_per_s)
             return False
         if len(data) > self.max_packet_bytes:
             self.stats["oversized"] += 1
-            self._warn("size", "OSC: %d-byte packet from %s dropped (limit %d)", len(data), key, self.max_packet_bytes)
+            self.warn("size", "OSC: %d-byte packet from %s dropped (limit %d)", len(data), key, self.max_packet_bytes)
             return False
         return True
 
@@ -268,18 +271,18 @@ class OscControl:
             self.stats["ignored"] += 1
             # one key for all: a DAW that sends dozens of addresses seplive does not know
             # gets one line a second, not dozens
-            self._warn("ignored", "OSC: ignored %s from %s: %s", one_line(address, 80), sender, one_line(str(exc)))
+            self.warn("ignored", "OSC: ignored %s from %s: %s", one_line(address, 80), sender, one_line(str(exc)))
         except ControlError as exc:
             self.stats["refused"] += 1
             addr, why = one_line(address, 80), one_line(str(exc))
-            self._warn("refused", "OSC: refused %s from %s: %s", addr, sender, why)
-            self._send(sender, message(PREFIX + "/error", (f"{addr}: {why}"[:400],)))
+            self.warn("refused", "OSC: refused %s from %s: %s", addr, sender, why)
+            self.send(sender, message(PREFIX + "/error", (f"{addr}: {why}"[:400],)))
 
     # -- output --------------------------------------------------------------------------------
-    def _send(self, where: tuple, data: bytes) -> None:
+    def send(self, where: tuple, data: bytes) -> None:
         try:
             self.socket.send(where, data)
             self.stats["sent"] += 1
         except OSError as exc:
             self.stats["send_errors"] += 1
-            self._warn("send", "OSC: cannot send to %s: %s", where, exc)
+            self.warn("send", "OSC: cannot send to %s: %s", where, exc)

@@ -35,7 +35,7 @@ class OscFeedback:
     def subscribe(self, where: tuple) -> None:
         """Send feedback to ``where`` from now on (the oldest subscriber goes beyond the
         limit), starting with the whole state and the status."""
-        send = self.control._send
+        send = self.control.send
         if self.control.socket.is_own(where):
             raise ControlError(f"{where[0]}:{where[1]} is seplive's own OSC port: its feedback would come back as"
                                " control messages")
@@ -53,13 +53,13 @@ class OscFeedback:
 
     def unsubscribe(self, where: tuple) -> None:
         self.subscribers.pop(where, None)
-        self.control._send(where, message(PREFIX + "/unsubscribed", (str(where[0]), int(where[1]))))
+        self.control.send(where, message(PREFIX + "/unsubscribed", (str(where[0]), int(where[1]))))
 
     def state(self) -> dict[str, tuple]:
         """Every feedback message of the current mix: address -> arguments."""
-        ctl = self.control._ctl
+        ctl = self.control.mixer
         s = ctl.settings()
-        served = self.control._session.served_by()
+        served = self.control.session.served_by()
         out: dict[str, tuple] = {
             PREFIX + "/stems": tuple(ctl.stems),
             PREFIX + "/prompts": tuple(s.stems),
@@ -95,7 +95,7 @@ class OscFeedback:
             if self._last_state.get(addr) != values:
                 self._to_all(subs, message(addr, values))
         self._last_state = state
-        meters = dict(self.control._session.engine.meters)
+        meters = dict(self.control.session.engine.meters)
         for name, (peak, rms) in meters.items():
             self._to_all(subs, message(f"{PREFIX}/meter/{name}", (round(dbfs(peak), 1), round(dbfs(rms), 1))))
         if now >= self._next_status:
@@ -103,11 +103,11 @@ class OscFeedback:
             self.send_status(subs)
 
     def send_status(self, subs: list[tuple]) -> None:
-        st = self.control._session.status()
+        st = self.control.session.status()
         for key, kind in STATUS_KEYS:
             value = kind(st.get(key, 0))
             self._to_all(subs, message(f"{PREFIX}/status/{key}", (round(value, 4) if kind is float else value,)))
 
     def _to_all(self, subs: list[tuple], data: bytes) -> None:
         for where in subs:
-            self.control._send(where, data)
+            self.control.send(where, data)

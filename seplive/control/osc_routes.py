@@ -77,7 +77,7 @@ class OscRoutes:
         self.control = control
 
     def dispatch(self, address: str, args: list, sender: tuple) -> None:
-        if self.control._ctl is None:
+        if self.control.mixer is None:
             raise Ignored("not attached to a session")
         parts = address.split("/")
         if len(parts) < 3 or parts[0] != "" or parts[1] != PREFIX[1:]:
@@ -94,51 +94,51 @@ class OscRoutes:
         # NaN, +inf and a negative linear gain are refused by the controller, as before
         if math.isfinite(v) and (v > hi or (v < lo and param == "wet")):
             self.control.stats["clamped"] += 1
-            self.control._warn("clamp", "OSC: %s %g is out of range, clamped to [%g, %g]", param, v, lo, hi)
+            self.control.warn("clamp", "OSC: %s %g is out of range, clamped to [%g, %g]", param, v, lo, hi)
             return min(max(v, lo), hi)
         return v
 
     def _set_or_flip(self, target: Target, args: list, address: str) -> None:
         flag = wire.flag(args, address)
-        ctl = self.control._ctl
+        ctl = self.control.mixer
         ctl.toggle(target) if flag is None else ctl.set(target, flag)
 
     # -- handlers: (address, parts after /seplive/, arguments, sender) ----------------------
     def _prompts(self, address: str, parts: list[str], args: list, sender: tuple) -> None:
         if not all(isinstance(a, (str, int)) and not isinstance(a, bool) for a in args):
             raise Ignored(f"{address} takes stem names, got {wire.types(args)}")
-        self.control._ctl.set_prompts([str(a) for a in args])
+        self.control.mixer.set_prompts([str(a) for a in args])
 
     def _stem_gain(self, address: str, parts: list[str], args: list, sender: tuple) -> None:
-        stem = self.control._ctl.resolve_stem(parts[1])
-        self.control._ctl.set(Target(parts[2], stem), self._bounded(parts[2], wire.number(args, address)))
+        stem = self.control.mixer.resolve_stem(parts[1])
+        self.control.mixer.set(Target(parts[2], stem), self._bounded(parts[2], wire.number(args, address)))
 
     def _stem_flag(self, address: str, parts: list[str], args: list, sender: tuple) -> None:
-        stem = self.control._ctl.resolve_stem(parts[1])
+        stem = self.control.mixer.resolve_stem(parts[1])
         self._set_or_flip(Target(parts[2], stem), args, address)
 
     def _stem_select(self, address: str, parts: list[str], args: list, sender: tuple) -> None:
-        ctl = self.control._ctl
+        ctl = self.control.mixer
         stem = ctl.resolve_stem(parts[1])
         flag = wire.flag(args, address)
         target = ctl.resolve(Target("select", stem))
         ctl.toggle(target) if flag is None else ctl.set(target, flag)
 
     def _stem_unknown(self, address: str, parts: list[str], args: list, sender: tuple) -> None:
-        self.control._ctl.resolve_stem(parts[1])
+        self.control.mixer.resolve_stem(parts[1])
         raise Ignored(f"unknown stem parameter '{parts[2][:40]}'")
 
     def _fx(self, address: str, parts: list[str], args: list, sender: tuple) -> None:
-        ctl = self.control._ctl
+        ctl = self.control.mixer
         stem = ctl.resolve_stem(parts[1])
         target = ctl.resolve(parse_target("fx." + ".".join(parts[1:])))
         ctl.set(Target(target.param, stem), wire.number(args, address))
 
     def _master(self, address: str, parts: list[str], args: list, sender: tuple) -> None:
-        self.control._ctl.set(Target("master_" + parts[1]), self._bounded(parts[1], wire.number(args, address)))
+        self.control.mixer.set(Target("master_" + parts[1]), self._bounded(parts[1], wire.number(args, address)))
 
     def _wet(self, address: str, parts: list[str], args: list, sender: tuple) -> None:
-        self.control._ctl.set(Target("wet"), self._bounded("wet", wire.number(args, address)))
+        self.control.mixer.set(Target("wet"), self._bounded("wet", wire.number(args, address)))
 
     def _bypass(self, address: str, parts: list[str], args: list, sender: tuple) -> None:
         self._set_or_flip(Target("bypass"), args, address)
@@ -154,7 +154,7 @@ class OscRoutes:
         if name is not None and wire.looks_like_path(name) and not wire.is_loopback(sender[0]):
             raise ControlError("presets load by name from the preset folders; a path only from this machine")
         control = self.control
-        if not control._presets.take(time.monotonic()):
+        if not control.preset_bucket.take(time.monotonic()):
             raise ControlError("too many preset loads: at most a few a second")
         if control.on_preset is None:
             raise ControlError("presets are not available in this session")
@@ -162,15 +162,15 @@ class OscRoutes:
             reply = control.on_preset(action, name)
         except (ValueError, KeyError, LookupError) as exc:
             raise ControlError(str(exc)) from None
-        control._send(sender, wire.message(PREFIX + "/preset", (str(reply if reply is not None else name or action),)))
+        control.send(sender, wire.message(PREFIX + "/preset", (str(reply if reply is not None else name or action),)))
 
     def _ping(self, address: str, parts: list[str], args: list, sender: tuple) -> None:
         echo = [a for a in args if isinstance(a, (int, float, str)) and not isinstance(a, bool)][:16]
-        self.control._send(sender, wire.message(PREFIX + "/pong", echo))
+        self.control.send(sender, wire.message(PREFIX + "/pong", echo))
 
     def _state(self, address: str, parts: list[str], args: list, sender: tuple) -> None:
         for addr, values in self.control.feedback.state().items():
-            self.control._send(sender, wire.message(addr, values))
+            self.control.send(sender, wire.message(addr, values))
 
     def _subscribe(self, address: str, parts: list[str], args: list, sender: tuple) -> None:
         self.control.feedback.subscribe(self._where(args, sender, address))
