@@ -26,9 +26,9 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from servers import PulseServer  # noqa: E402
-from soakrun import chirp, delays  # noqa: E402  (one chirp and one delay finder for both)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.support.servers import PulseServer  # noqa: E402
+from tests.support.soakrun import chirp, delays  # noqa: E402  (one chirp and one delay finder for both)
 
 RATE = 48000
 

@@ -29,9 +29,9 @@ from pathlib import Path
 import numpy as np
 import scipy.signal as ss
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from servers import JACK_PLAYREC, JackServer  # noqa: E402
-from soakrun import chirp  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.support.servers import JACK_PLAYREC, JackServer  # noqa: E402
+from tests.support.soakrun import chirp  # noqa: E402
 
 RATE = 48000
 PROMPTS = {"identity": ["-p", "vocals"], "center": ["-p", "vocals"], "native": ["-p", "vocals"],

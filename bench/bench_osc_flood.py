@@ -4,7 +4,7 @@
     .venv/bin/python bench/bench_osc_flood.py --trees . /path/to/main   # before/after, interleaved
     .venv/bin/python bench/bench_osc_flood.py --cost --seconds 4 --trees . /path/to/main   # the control's CPU
 
-Runs ``--pairs`` rounds of two paced live runs on a private PulseAudio (tests/soakrun.py):
+Runs ``--pairs`` rounds of two paced live runs on a private PulseAudio (tests/support/soakrun.py):
 one at rest, one while ``--ports`` UDP sockets send valid control messages (gain, wet,
 master) at ``--rate`` datagrams a second in total to ``--osc`` from the first second to
 the last.  Prints a JSON line per run: deadline misses (and their causes), xruns, what the
@@ -22,8 +22,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from soakrun import soak  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.support.soakrun import soak  # noqa: E402
 
 #: the OSC control alone (attached to an idle session) under the flood: its CPU time, read
 #: by the process itself; argv: seconds, rate, ports
@@ -31,7 +31,7 @@ COST = r"""
 import json, resource, subprocess, sys, time
 import numpy as np, soundfile as sf, tempfile, os
 sys.path.insert(0, sys.argv[4])
-from soakrun import FLOOD_MANY
+from tests.support.soakrun import FLOOD_MANY
 from seplive.control.osc import OscControl
 from seplive.session import Session, SessionConfig
 seconds, rate, ports = float(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3])
@@ -59,7 +59,7 @@ def cost(args) -> None:
         for tree in args.trees or [os.environ.get("PYTHONPATH", "")]:
             env = {**os.environ, "PYTHONPATH": tree}
             r = subprocess.run([sys.executable, "-c", COST, str(args.seconds), str(args.rate), str(args.ports),
-                                str(Path(__file__).resolve().parents[1] / "tests")],
+                                str(Path(__file__).resolve().parents[1])],
                                capture_output=True, text=True, env=env, timeout=120, cwd=tree or None)
             print(json.dumps({"round": i, "tree": tree, "ports": args.ports, "rate": args.rate,
                               **json.loads(r.stdout.strip().splitlines()[-1])}), flush=True)

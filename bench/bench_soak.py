@@ -10,7 +10,7 @@ and the end, resident memory after the warm-up and at the end, compute times.  W
 the control port from the warm-up until six seconds before the end.  With ``--compare FLAGS...``
 it runs ``--pairs`` rounds of soaks, one with each set of seplive flags side by side, and
 prints a line per run (``--budgets A B`` compares compute budgets, in hops).  See
-tests/soakrun.py; results in docs/benchmarks/reliability.md.
+tests/support/soakrun.py; results in docs/benchmarks/reliability.md.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from soakrun import soak, summary  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.support.soakrun import soak, summary  # noqa: E402
 
 
 def main() -> None:

@@ -58,7 +58,7 @@ log = logging.getLogger("seplive.engine")
 WINDOWED_CROSSFADE_MS = 5.0
 #: ... and a stateful plugin's output fades to the dry input and back around a missed hop
 #: over this much (held back from every hop, so it is latency; 2 ms of a raised-cosine fade
-#: moves no energy above a few hundred Hz: no click, tests/test_engine.py measures it)
+#: moves no energy above a few hundred Hz: no click, tests/unit/test_engine.py measures it)
 MISS_FADE_MS = 2.0
 
 

@@ -1,0 +1,1 @@
+"""In-process tests: no audio servers, no wall-clock deadlines."""
