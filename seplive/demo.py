@@ -141,7 +141,7 @@ def _model_for(prompts: list[str]) -> str | None:
 
     for name in (DEFAULTS["model"], "center", "hpss"):
         try:
-            if set(prompts) <= set(registry._resolve(name).prompts):
+            if set(prompts) <= set(registry.factory(name).prompts):
                 return name
         except Exception:  # noqa: S112 - a model that cannot load is not a choice
             continue

@@ -139,7 +139,7 @@ def model_options(name: str) -> dict[str, set[str]] | None:
     options it does not name (then only the values are checked)."""
     from .models import registry
 
-    factory = registry._resolve(name)
+    factory = registry.factory(name)
     try:
         sig = inspect.signature(factory)
     except (TypeError, ValueError):

@@ -21,7 +21,7 @@ def main(args: argparse.Namespace) -> int:
     for name in registry.available():
         default = name == DEFAULTS["model"]
         try:
-            cls = registry._resolve(name)
+            cls = registry.factory(name)
             rows.append({"name": name, "default": default, "prompts": list(getattr(cls, "prompts", ())),
                          "description": getattr(cls, "description", "")})
         except Exception as exc:  # a plugin whose deps are missing still gets listed

@@ -264,7 +264,7 @@ def models_with_prompts(cfg: SessionConfig) -> str:
     fits = []
     for name in registry.available():
         try:
-            if wanted <= set(getattr(registry._resolve(name), "prompts", ())) and name != "identity":
+            if wanted <= set(getattr(registry.factory(name), "prompts", ())) and name != "identity":
                 fits.append(name)
         except Exception:  # noqa: S112 - a plugin whose deps are missing
             continue

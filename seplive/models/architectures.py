@@ -24,40 +24,39 @@ reject keys they do not know (:func:`check_options` does it with a "did you mean
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..config import did_you_mean
+from ..config import NamedFactories, did_you_mean
 from .prompts import PROMPTS
 
 __all__ = ["register", "available", "build", "get_builder", "check_options", "live_plugin", "ArchitectureError"]
 
 Builder = Callable[..., nn.Module]
 
+class ArchitectureError(ValueError):
+    """Unknown architecture or bad options (one line, names the key)."""
+
+
 #: name -> builder or "module:attribute" (imported on first use)
-_ARCHITECTURES: dict[str, str | Builder] = {
+_ARCHITECTURES: NamedFactories[Builder] = NamedFactories("architecture", {
     "lasaft": "seplive.models.architectures:build_lasaft",
     "tuss": "seplive.models.architectures:build_tuss",
     "native": "seplive.models.native.training:build",
-}
+}, ArchitectureError, listing="known")
 
 #: architecture -> registry name of its own live plugin, built as ``create(name, checkpoint=PATH)``
 #: (otherwise a trained checkpoint plays through the generic windowed CheckpointSeparator)
 _LIVE_PLUGINS: dict[str, str] = {"native": "native"}
 
 
-class ArchitectureError(ValueError):
-    """Unknown architecture or bad options (one line, names the key)."""
-
-
 def register(name: str, builder: str | Builder, live_plugin: str | None = None) -> None:
     """Add or replace an architecture: ``builder`` is a callable or ``"module:attr"``;
     ``live_plugin``: the registry name of a plugin that plays its checkpoints live."""
-    _ARCHITECTURES[name] = builder
+    _ARCHITECTURES.register(name, builder)
     if live_plugin:
         _LIVE_PLUGINS[name] = live_plugin
 
@@ -68,22 +67,12 @@ def live_plugin(name: str) -> str | None:
 
 
 def available() -> list[str]:
-    return sorted(_ARCHITECTURES)
+    return _ARCHITECTURES.names()
 
 
 def get_builder(name: str) -> Builder:
-    try:
-        entry = _ARCHITECTURES[name]
-    except KeyError:
-        hint = did_you_mean(name, _ARCHITECTURES)
-        raise ArchitectureError(f"unknown architecture '{name}'{hint}; known: {', '.join(available())}") from None
-    if isinstance(entry, str):
-        module, _, attr = entry.partition(":")
-        try:
-            entry = getattr(importlib.import_module(module), attr)
-        except (ImportError, AttributeError) as exc:
-            raise ArchitectureError(f"architecture '{name}' is not available here: {exc}") from exc
-    return entry
+    """The builder of architecture ``name`` (imported now if named by a string)."""
+    return _ARCHITECTURES.load(name)
 
 
 def build(name: str, options: Mapping[str, Any] | None = None, sample_rate: int = 48000, channels: int = 2) -> nn.Module:
