@@ -46,7 +46,7 @@ ORACLE_BASELINES = ("oracle-irm", "oracle-psm", "oracle-irm-offline")
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     s = p.add_argument_group("what to score")
-    s.add_argument("--model", action="append", default=[], metavar="NAME", help="a hosted plugin (repeatable; see 'seplive models')")
+    s.add_argument("-m", "--model", action="append", default=[], metavar="NAME", help="a hosted plugin (repeatable; see 'seplive models')")
     s.add_argument("--model-opt", action="append", default=[], metavar="NAME.KEY=VALUE", help="option for plugin NAME (repeatable)")
     s.add_argument("--checkpoint", action="append", default=[], metavar="CKPT", help="a checkpoint from 'seplive train' (repeatable)")
     s.add_argument("--baselines", default=",".join(BASELINES),
