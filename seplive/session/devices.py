@@ -106,11 +106,15 @@ def device_settings(cfg: SessionConfig, plan: DevicePlan) -> SessionConfig:
     if not cfg.low_latency:
         return replace(cfg, device_block=cfg.device_block or 512, device_latency=cfg.device_latency or "high")
     hostapi = plan.device_in.hostapi
-    block = cfg.device_block or (128 if "JACK" in hostapi else 256)
-    plan.low_latency = {"host_api": hostapi, "device_block": block,
-                        "device_latency": cfg.device_latency or "low", "output_reserve_blocks": 2}
-    log.warning("low latency on %s: device blocks of %d frames, PortAudio latency %s, an output reserve of 2"
-                " blocks", hostapi, block, plan.low_latency["device_latency"])
+    jack = "JACK" in hostapi
+    block = cfg.device_block or (128 if jack else 256)
+    # JACK calls every client once per period, in step: the output ring needs one block
+    # of reserve and its fill is steady to a few frames; other host APIs pull in gulps
+    reserve = 1 if jack else 2
+    plan.low_latency = {"host_api": hostapi, "device_block": block, "device_latency": cfg.device_latency or "low",
+                        "output_reserve_blocks": reserve, "trim_tolerance_frames": 32 if jack else None}
+    log.warning("low latency on %s: device blocks of %d frames, PortAudio latency %s, an output reserve of %d"
+                " block%s", hostapi, block, plan.low_latency["device_latency"], reserve, "" if reserve == 1 else "s")
     return replace(cfg, device_block=block, device_latency=plan.low_latency["device_latency"])
 
 
@@ -126,9 +130,11 @@ def open_source(cfg: SessionConfig, choice: Any, model_rate: int | None):
                                                         blocksize=cfg.device_block, latency=cfg.device_latency))
 
 
-def open_device_sinks(cfg: SessionConfig, choices: list, source: Any, block: int, floor: int | None) -> list:
+def open_device_sinks(cfg: SessionConfig, choices: list, source: Any, block: int, floor: int | None,
+                      tolerance: int | None = None) -> list:
     """One resilient output stream per device choice, at the source's rate and channels;
-    ``floor``: the output ring's floor in frames (None: the sink's default)."""
+    ``floor``: the output ring's floor in frames, ``tolerance``: how far above it the fill
+    may settle before it is trimmed (None: the sink's defaults)."""
     from ..stream.audio_io import DeviceSink
     from ..stream.resilient import ResilientSink
 
@@ -136,7 +142,8 @@ def open_device_sinks(cfg: SessionConfig, choices: list, source: Any, block: int
     for choice in choices:
         def opener(choice=choice):
             return DeviceSink(choice, channels=source.channels, sample_rate=source.sample_rate,
-                              blocksize=block, latency=cfg.device_latency, floor_frames=floor)
+                              blocksize=block, latency=cfg.device_latency, floor_frames=floor,
+                              trim_tolerance=tolerance)
 
         sinks.append(ResilientSink(choice, opener))
     return sinks

@@ -84,8 +84,10 @@ class Session:
             for spec in cfg.all_outputs:
                 if is_file_spec(spec):
                     self.sinks.append(FileSink(spec, src.sample_rate, src.channels, src.subtype))
-            floor = 2 * self.engine.block if self.low_latency else None  # two blocks with low latency
-            self._device_outs = devices.open_device_sinks(cfg, self._plan.out_choices, src, self.engine.block, floor)
+            low = self.low_latency  # the output reserve it chose (blocks), else the sink's own floor
+            floor = low["output_reserve_blocks"] * self.engine.block if low else None
+            self._device_outs = devices.open_device_sinks(cfg, self._plan.out_choices, src, self.engine.block, floor,
+                                                          low.get("trim_tolerance_frames") if low else None)
             self.sinks += self._device_outs
             self.stem_sinks = devices.open_stem_sinks(cfg, devices.stem_names(self.engine.stem_tap) if cfg.stems_out
                                                       else [], src, self.engine.block)

@@ -127,7 +127,7 @@ class DeviceSink:
 
     def __init__(self, choice: DeviceChoice, channels: int, sample_rate: int, device_rate: int | None = None,
                  blocksize: int = 512, latency: float | str = "high", target_frames: int | None = None,
-                 floor_frames: int | None = None) -> None:
+                 floor_frames: int | None = None, trim_tolerance: int | None = None) -> None:
         import rtmixer
 
         self.choice = choice
@@ -150,7 +150,11 @@ class DeviceSink:
         # model's deadline keeps them) and one block of compute time at the worst moment
         self.floor = int(floor_frames if floor_frames is not None else 3 * blocksize)
         self.blocksize = blocksize
+        # how far the fill may stray before a drift correction (frames), and how far above
+        # the floor it may settle before it is trimmed: half a block by default; a
+        # period-synchronous host (JACK, whose fill is steady to a few frames) may ask for less
         self.tolerance = max(blocksize // 2, 128)
+        self.trim_tolerance = int(trim_tolerance) if trim_tolerance is not None else self.tolerance
         self.fade = 128  # frames faded out and in around a cut (2.7 ms at 48 kHz: no click)
 
         self._ring = rtmixer.RingBuffer(4 * channels, _ring_size(max(16 * blocksize, 8 * self.target, self.device_rate // 2)))
@@ -271,7 +275,7 @@ class DeviceSink:
         if self.frames < self._settle_at or not self._watch_count:
             return
         excess = self._watch_low - self.floor
-        trim = excess if excess > self.tolerance else 0
+        trim = excess if excess > self.trim_tolerance else 0
         settled = self._watch_sum / self._watch_count
         self._baseline = settled - trim
         self._ceiling = max(self._ceiling, settled)
