@@ -72,6 +72,7 @@ def one(model: str, period: int, seconds: float, extra: list[str]) -> dict:
             raise RuntimeError(f"seplive failed: {err[-1500:]}")
         rep = json.loads(report.read_text())
         y = np.load(tmp / "rec.npy")
+        graph_xruns, jack_log = js.xruns(), js.log()
     cc = ss.correlate(y[:, 0], ref, mode="valid", method="fft") / np.sum(ref * ref)
     peaks, _ = ss.find_peaks(np.abs(cc), height=0.3, distance=len(ref) // 4)
     loop = []
@@ -79,7 +80,8 @@ def one(model: str, period: int, seconds: float, extra: list[str]) -> dict:
         after = peaks[(peaks >= s) & (peaks < s + RATE)]
         if len(after):
             loop.append(int(after[0] - s))
-    return {"model": model, "period": period, "loop_delays": loop, "report": rep}
+    return {"model": model, "period": period, "loop_delays": loop, "report": rep, "graph_xruns": graph_xruns,
+            "jack_log": jack_log}
 
 
 def main() -> None:
@@ -92,9 +94,9 @@ def main() -> None:
     args = ap.parse_args()
     print(f"# JACK dummy, 48 kHz, period {args.period}; {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f},"
           f" {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
-    print("| model | seplive in->out measured ms | reported ms | loop (+2 periods) ms | misses | xruns | hops |"
-          " scheduling |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| model | seplive in->out measured ms | reported ms | loop (+2 periods) ms | misses | xruns (seplive's"
+          " streams) | xrun lines in jackd's log | output restarts | hops | scheduling |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for _ in range(args.repeats):
         for model in args.models:
             r = one(model, args.period, args.seconds, args.extra)
@@ -104,7 +106,11 @@ def main() -> None:
             loop = f"{np.median(r['loop_delays']) / RATE * 1000:.1f}" if own else "-"
             sched = rep.get("thread_scheduling", {}).get("MainThread", "?")
             print(f"| {model} | {span} | {1000 * rep['latency_samples'] / RATE:.1f} | {loop} | {rep['deadline_misses']} |"
-                  f" {rep['xruns']} | {rep['hops']} | {sched} |", flush=True)
+                  f" {rep['xruns']} | {r['graph_xruns']} | {rep.get('output_restarts', '?')} | {rep['hops']} | {sched} |",
+                  flush=True)
+            if r["graph_xruns"]:
+                first = [ln for ln in r["jack_log"].splitlines() if "xrun" in ln.lower()][:2]
+                print("  jackd: " + " / ".join(first), flush=True)
             print("  breakdown ms: " + ", ".join(f"{k} {v:.1f}" for k, v in rep["latency_breakdown_ms"].items() if v),
                   flush=True)
 

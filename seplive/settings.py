@@ -21,7 +21,7 @@ from .presets import KEYS, layer
 from .stream.priority import DEFAULT_PRIORITY
 from .validate import check_flags, check_model_options, check_run_flags, check_selection
 
-__all__ = ["CliError", "literal", "flag_settings", "Windowing", "ControlSettings", "SessionConfig",
+__all__ = ["CliError", "literal", "flag_settings", "ControlSettings", "SessionConfig",
            "RunSettings", "LAYERED_FLAGS"]
 
 
@@ -127,24 +127,6 @@ def flag_settings(flags: Mapping[str, Any]) -> dict[str, object]:
 
 
 # -- the typed settings --------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Windowing:
-    """How the engine cuts the stream: each length in model-rate samples or in ms (the
-    samples win when both are given; None: the plugin's default).  Passed untouched to
-    EngineConfig, which converts ms at the model's rate (stream/engine.py ms_to_samples)."""
-
-    hop: int | None = None
-    hop_ms: float | None = None
-    context: int | None = None
-    context_ms: float | None = None
-    lookahead: int | None = None
-    lookahead_ms: float | None = None
-
-    @classmethod
-    def from_values(cls, values: Mapping[str, Any]) -> Windowing:
-        return cls(**{k: values.get(k) for k in cls.__dataclass_fields__})
-
-
 @dataclass(frozen=True)
 class ControlSettings:
     """Live control: OSC ``[HOST:]PORT`` and feedback targets, the MIDI map and port."""

@@ -36,6 +36,26 @@ def _high_band(y: np.ndarray, rate: int = 48000) -> float:
     return float(np.abs(sosfilt(sos, y[:, 0])[rate // 8 :]).max())
 
 
+def _stream_switching(eng, x: np.ndarray, switches: dict) -> np.ndarray:
+    """Stream ``x`` through ``eng`` block by block, posting a prompt change before block n
+    for each ``n: [prompts]`` of ``switches``; the output, as live (not aligned)."""
+    from seplive.stream.mix import MixChange
+
+    B = eng.block
+    y = np.zeros_like(x)
+    for n, i in enumerate(range(0, len(x) - B + 1, B)):
+        if n in switches:
+            eng.mix.post(MixChange("prompts", switches[n]))
+        eng.push(x[i : i + B])
+        y[i : i + B] = eng.pull(B)
+    return y
+
+
+@pytest.fixture(scope="session")
+def stream_switching():
+    return _stream_switching
+
+
 @pytest.fixture(scope="session")
 def tones():
     """``tones(rate, seconds, freqs, channels=1, seed=0, amp=0.05)``: a sum of sines at

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..settings import Windowing, literal
+from ..settings import literal
 from .common import add_windowing
 
 __all__ = ["PARSER", "add_arguments", "main", "TASKS", "PANEL_TASKS", "FAMILIES"]
@@ -188,15 +188,16 @@ def main(args: argparse.Namespace) -> int:
         ckpt = next((s.plugin for s in systems if s.plugin is not None and s.plugin.name == "checkpoint"), None)
         rate = int(ckpt.sample_rate) if ckpt is not None else 48000
     sets = _sets(args, rate)
-    w = Windowing.from_values(vars(args))  # passed untouched: the engine converts ms at each model's rate
-    settings = EngineSettings(hop_samples=w.hop, hop_ms=w.hop_ms, context_samples=w.context, context_ms=w.context_ms,
-                              lookahead_samples=w.lookahead, lookahead_ms=w.lookahead_ms, device=args.device)
+    # the windowing passed untouched: the engine converts ms at each model's rate
+    settings = EngineSettings(hop_samples=args.hop, hop_ms=args.hop_ms, context_samples=args.context,
+                              context_ms=args.context_ms, lookahead_samples=args.lookahead,
+                              lookahead_ms=args.lookahead_ms, device=args.device)
     say = None if args.quiet else (lambda s: print(f"seplive eval: {s}", file=sys.stderr, flush=True))
     report = evaluate(systems, sets, settings, modes, progress=say)
     report["settings"] = {
         "tasks": [t for t, _ in sets], "n": args.n, "seed": args.seed, "seconds": args.seconds, "rate": rate,
-        "channels": args.channels, "hop": w.hop, "hop_ms": w.hop_ms, "context": w.context, "context_ms": w.context_ms,
-        "lookahead": w.lookahead, "lookahead_ms": w.lookahead_ms,
+        "channels": args.channels, "hop": args.hop, "hop_ms": args.hop_ms, "context": args.context,
+        "context_ms": args.context_ms, "lookahead": args.lookahead, "lookahead_ms": args.lookahead_ms,
         "systems": [s.name for s in systems], "modes": modes,
     }  # fmt: skip
     text = markdown(report)

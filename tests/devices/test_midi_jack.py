@@ -27,6 +27,7 @@ from seplive.control.osc import OscControl
 from seplive.control.targets import gain_db_of
 from seplive.session import Session, SessionConfig
 from seplive.stream.mix import MixChange
+from tests.support.midi_maps import FADER_MAP, write_map
 
 RATE = 48000
 
@@ -114,11 +115,6 @@ def fake(jack, request):
         pass
 
 
-def write_map(path, text: str):
-    path.write_text(text)
-    return load_mapping(path)
-
-
 class Running:
     """A realtime identity Session (``--prompts vocals``) on its own thread."""
 
@@ -169,21 +165,6 @@ def vocals_gain(run: Running) -> float:
     return 10.0 ** (run.settings.gain_db.get("vocals", 0.0) / 20.0)
 
 
-FADER_MAP = """
-[profile]
-name = "test fader"
-channel = 1
-[profile.controls]
-fader = { cc = 7 }
-knob  = { cc = 8 }
-enc   = { cc = 9, relative = "twos" }
-fine  = { cc = 1, bits = 14 }
-[map]
-fader = { target = "stem.vocals.gain", takeover = "jump" }
-knob  = { target = "stem.vocals.gain", takeover = "pickup" }
-enc   = { target = "stem.vocals.gain", step = 0.015625 }
-fine  = { target = "master.gain", takeover = "jump" }
-"""
 
 
 def test_cc_moves_stem_gain_in_the_output(tmp_path, fake):

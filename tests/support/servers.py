@@ -141,10 +141,13 @@ class JackServer:
         self._saved_server = os.environ.get("JACK_DEFAULT_SERVER")
         os.environ["JACK_DEFAULT_SERVER"] = self.name
         self._clean_stale()
+        # jackd's messages go to a file, never to a pipe nobody reads while it runs: a long
+        # run with xruns fills a pipe (64 KiB), and then every jackd thread that logs blocks
+        self._log = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(
             ["jackd", "-n", self.name, "-R", "-S", "-t", "5000", "-d", "dummy", "-r", str(self.rate), "-p", str(self.period),
              "-C", str(self.channels), "-P", str(self.channels)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL, stderr=self._log,
         )
         deadline = time.monotonic() + 10
         while True:
@@ -152,9 +155,17 @@ class JackServer:
             if r.returncode == 0 and "system:" in r.stdout:
                 return self
             if self.proc.poll() is not None or time.monotonic() > deadline:
-                err = self.proc.stderr.read().decode(errors="replace") if self.proc.stderr else ""
-                raise RuntimeError(f"jackd did not start: {err[-1000:]}")
+                raise RuntimeError(f"jackd did not start: {self.log()[-1000:]}")
             time.sleep(0.05)
+
+    def log(self) -> str:
+        """What jackd has written so far (its stderr)."""
+        self._log.seek(0)
+        return self._log.read().decode(errors="replace")
+
+    def xruns(self) -> int:
+        """The xruns jackd itself logged (the whole graph's: any client late in a cycle)."""
+        return sum(1 for line in self.log().splitlines() if "xrun" in line.lower())
 
     def ports(self) -> list[str]:
         return subprocess.run(["jack_lsp"], capture_output=True, text=True).stdout.split()
@@ -191,6 +202,7 @@ class JackServer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+            self._log.close()
         self._clean_stale()
         if self._saved_server is None:
             os.environ.pop("JACK_DEFAULT_SERVER", None)

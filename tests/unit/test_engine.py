@@ -205,7 +205,7 @@ class StatefulIdentity(Separator):
 
 
 @pytest.mark.parametrize("plugin_cls", [Identity, StatefulIdentity])
-def test_prompt_switches_are_seamless(tones, plugin_cls):
+def test_prompt_switches_are_seamless(tones, stream_switching, plugin_cls):
     """Every identity stem is the input, so isolating one stem or another must give the
     input back at every sample, also while prompts switch (the leaving stem is still
     computed while it ramps out, the new one from the hop its ramp starts)."""
@@ -214,14 +214,8 @@ def test_prompt_switches_are_seamless(tones, plugin_cls):
     eng = Engine(plugin_cls(), isolate("vocals"), EngineConfig(source_rate=sr, channels=2, hop_samples=256))
     B = eng.block
     x = x[: len(x) // B * B]
-    y = np.zeros_like(x)
     # (two identity stems isolated together would play the input twice: switch one at a time)
-    switches = {10: ["drums"], 13: ["bass"], 14: ["vocals"], 15: ["other"], 30: ["drums"], 31: ["bass"]}
-    for n, i in enumerate(range(0, len(x), B)):
-        if n in switches:
-            eng.mix.post(MixChange("prompts", switches[n]))
-        eng.push(x[i : i + B])
-        y[i : i + B] = eng.pull(B)
+    y = stream_switching(eng, x, {10: ["drums"], 13: ["bass"], 14: ["vocals"], 15: ["other"], 30: ["drums"], 31: ["bass"]})
     L = eng.latency_samples
     np.testing.assert_allclose(y[L:], x[: len(x) - L], atol=2e-6)
     assert eng.prompts == ["bass"]

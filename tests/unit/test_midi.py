@@ -6,29 +6,8 @@ import os
 
 import pytest
 
-from seplive.control.mapping import load_mapping
 from seplive.control.midi import JACK_BACKEND, MidiControl
-
-FADER_MAP = """
-[profile]
-name = "test fader"
-channel = 1
-[profile.controls]
-fader = { cc = 7 }
-knob  = { cc = 8 }
-enc   = { cc = 9, relative = "twos" }
-fine  = { cc = 1, bits = 14 }
-[map]
-fader = { target = "stem.vocals.gain", takeover = "jump" }
-knob  = { target = "stem.vocals.gain", takeover = "pickup" }
-enc   = { target = "stem.vocals.gain", step = 0.015625 }
-fine  = { target = "master.gain", takeover = "jump" }
-"""
-
-
-def write_map(path, text: str):
-    path.write_text(text)
-    return load_mapping(path)
+from tests.support.midi_maps import FADER_MAP, write_map
 
 
 def test_no_midi_system_is_waited_for_not_fatal(tmp_path, monkeypatch):

@@ -13,7 +13,7 @@ from seplive.models.base import StreamSpec
 from seplive.models.native import NativeNet, NativeSeparator, load_checkpoint, save_checkpoint
 from seplive.models.native.checkpoint import WEIGHTS_DIR
 from seplive.stream.engine import Engine, EngineConfig, process_array
-from seplive.stream.mix import MixChange, MixSettings
+from seplive.stream.mix import MixSettings
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -67,7 +67,7 @@ def test_latency_through_the_resamplers_by_cross_correlation(tones):
     assert lags[int(np.argmax(score))] == L
 
 
-def test_prompt_switches_through_the_engine_are_seamless(tones):
+def test_prompt_switches_through_the_engine_are_seamless(tones, stream_switching):
     """Unit-mask stems are the input whatever the prompt: isolating one prompt after
     another gives the input back at every sample, including the hops where a prompt joins
     (its overlap-add tail is rebuilt from the kept frames)."""
@@ -76,13 +76,7 @@ def test_prompt_switches_through_the_engine_are_seamless(tones):
     eng = Engine(tiny(unit_mask=True), isolate("vocals"), EngineConfig(source_rate=sr, channels=2, hop_samples=256))
     B = eng.block
     x = x[: len(x) // B * B]
-    y = np.zeros_like(x)
-    switches = {10: ["drums"], 13: ["bass"], 14: ["speech"], 15: ["other"], 30: ["sfx"], 31: ["musicbg"]}
-    for n, i in enumerate(range(0, len(x), B)):
-        if n in switches:
-            eng.mix.post(MixChange("prompts", switches[n]))
-        eng.push(x[i : i + B])
-        y[i : i + B] = eng.pull(B)
+    y = stream_switching(eng, x, {10: ["drums"], 13: ["bass"], 14: ["speech"], 15: ["other"], 30: ["sfx"], 31: ["musicbg"]})
     L = eng.latency_samples
     np.testing.assert_allclose(y[L:], x[: len(x) - L], atol=1e-5)
     assert eng.prompts == ["musicbg"]
