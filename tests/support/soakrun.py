@@ -87,7 +87,10 @@ def chirp(seconds=0.25, amp=0.4):
 def delays(rec: np.ndarray, ref: np.ndarray) -> list[int]:
     """Distances between consecutive direct/through chirp pairs in a recording."""
     cc = ss.correlate(rec[:, 0], ref, mode="valid", method="fft") / np.sum(ref * ref)
-    p, _ = ss.find_peaks(np.abs(cc), height=0.3, distance=len(ref) // 4)
+    # peaks at least 5 ms apart: the chirp's correlation peak is far narrower (its 5.7 kHz
+    # sweep), and a quarter of the chirp (62 ms) would merge the two copies of any path
+    # faster than that into one peak, leaving nothing to measure
+    p, _ = ss.find_peaks(np.abs(cc), height=0.3, distance=int(0.005 * RATE))
     return [int(p[i + 1] - p[i]) for i in range(0, len(p) - 1, 2)]
 
 
