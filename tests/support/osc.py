@@ -119,3 +119,16 @@ class Running:
         assert self.report is not None, "session failed"
         y, _ = sf.read(self.out, dtype="float32")
         return y
+
+
+def without_misses(attempt, tries: int = 3):
+    """Call ``attempt(i)`` (which returns ``(run, ...)``) until its run had no deadline miss,
+    at most ``tries`` times, and return the last result.  A miss plays the dry input for a
+    hop: on a busy machine (a CI VM's stall) that is a one-off of the machine, not of the
+    code under test, and it would spoil a sample-exact check of the output.  The caller
+    asserts on the audio, never on the miss count (a count of wall-clock events)."""
+    for i in range(tries):
+        out = attempt(i)
+        if out[0].report["deadline_misses"] == 0:
+            break
+    return out
