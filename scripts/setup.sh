@@ -8,9 +8,12 @@ cd "$(dirname "$0")/.."
 # training-data generator renders its songs through them (seplive.data, docs/data.md).
 # sonic-pi-samples (23 MB installed) and lmms-common (19 MB, plus zynaddsubfx-data 8 MB): real
 # recordings for the real-recording evaluation panel only, held out from training by source
-# (seplive.data.panel, docs/real-panel.md)
+# (seplive.data.panel, docs/real-panel.md).  hedgewars-data (156 MB), tuxpaint-data,
+# frozen-bubble-data and pingus-data: recorded voices and effects for *training* only
+# (seplive.data.clips), sources the panel does not use
 APT_PACKAGES=(libsndfile1 libportaudio2 pulseaudio pulseaudio-utils libasound2-plugins alsa-utils jackd2 espeak-ng flite sox tmux
-              timgm6mb-soundfont csound-soundfont avldrums.lv2-soundfont sonic-pi-samples lmms-common)
+              timgm6mb-soundfont csound-soundfont avldrums.lv2-soundfont sonic-pi-samples lmms-common
+              hedgewars-data tuxpaint-data frozen-bubble-data pingus-data)
 
 if command -v apt-get >/dev/null 2>&1; then
   missing=()

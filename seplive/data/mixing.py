@@ -27,7 +27,7 @@ from collections import OrderedDict
 import numpy as np
 import soxr
 
-from . import augment, produce, sfx, speech
+from . import augment, clips, produce, sfx, speech
 from .example import (
     BACKGROUND,
     FOREGROUND_REPEATABLE,
@@ -83,13 +83,18 @@ class MixtureSampler:
     pedalboard's effects, of examples limited as a loud release, and of songs whose lead is
     spoken or rapped, centred (``seplive.data.produce``).  Each draws from streams of its own:
     at 0 every example is as it was.
+    ``recorded_speech``, ``recorded_sfx``: the shares of speech (and of spoken leads) said by
+    recorded voices, and of foreground effects that are recordings (``seplive.data.clips``:
+    Debian game data packages the real-recording panel does not use).  At 0 nothing is drawn
+    for them.
     """
 
     def __init__(self, seed: int = 0, sample_rate: int = 48000, seconds: float = 4.0, channels: int = 2,
                  tasks: list[str] | None = None, dropout: float = 0.25, songs_reuse: int = 8,
                  song_cache: int = 4, stream: int = 0, sung_vocals: float = 0.7, gm_effects: float = 0.2,
                  flite_speech: float = 0.0, studio_mix: float = 0.0, produced_mix: float = 0.0,
-                 loud_master: float = 0.0, spoken_vocals: float = 0.0) -> None:
+                 loud_master: float = 0.0, spoken_vocals: float = 0.0, recorded_speech: float = 0.0,
+                 recorded_sfx: float = 0.0) -> None:
         if tasks is not None:
             unknown = [t for t in tasks if t not in TASKS]
             if unknown or not tasks:
@@ -114,13 +119,16 @@ class MixtureSampler:
         self.studio_mix = float(studio_mix)
         if not 0.0 <= self.studio_mix <= 1.0:
             raise ValueError(f"studio_mix must be between 0 and 1, not {studio_mix}")
-        for name in ("produced_mix", "loud_master", "spoken_vocals"):
+        for name in ("produced_mix", "loud_master", "spoken_vocals", "recorded_speech", "recorded_sfx"):
             value = float(locals()[name])
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1, not {value}")
             setattr(self, name, value)
         if self.produced_mix > 0 and not produce.available():
             raise ValueError("produced_mix > 0 needs pedalboard (pip install pedalboard, the 'data' extra)")
+        if (self.recorded_speech > 0 or self.recorded_sfx > 0) and not clips.available():
+            raise ValueError("recorded_speech/recorded_sfx > 0 need Debian's hedgewars-data, tuxpaint-data, "
+                             "frozen-bubble-data and pingus-data (scripts/setup.sh installs them)")
         self.length = int(round(self.seconds * self.sample_rate))
         self._songs = _SongCache(song_cache)
         self.melodic, self.drum_fonts = require()
@@ -175,7 +183,10 @@ class MixtureSampler:
         return out
 
     def _speech(self, rng: np.random.Generator) -> np.ndarray:
-        audio, rate = speech.random_speech(rng, self.seconds, self.flite_speech)
+        if self.recorded_speech > 0 and rng.random() < self.recorded_speech:
+            audio, rate = clips.recorded_speech(rng, self.seconds, self.sample_rate), self.sample_rate
+        else:
+            audio, rate = speech.random_speech(rng, self.seconds, self.flite_speech)
         if rate != self.sample_rate:
             audio = soxr.resample(audio, rate, self.sample_rate)
         out = np.zeros(self.length, np.float32)
@@ -185,7 +196,12 @@ class MixtureSampler:
         return out[None]
 
     def _effect(self, rng: np.random.Generator, background: bool) -> np.ndarray:
-        """(1, T): procedural (most of the time) or a GM sound-effect program."""
+        """(1, T): procedural (most of the time), a GM sound-effect program, or (foreground,
+        ``recorded_sfx`` of the time) recordings."""
+        if not background and self.recorded_sfx > 0 and rng.random() < self.recorded_sfx:
+            out = clips.recorded_effects(rng, self.sample_rate, self.seconds)
+            if augment.rms(out) > 1e-5:
+                return out[None]
         if rng.random() < self.gm_effects:
             fonts = [f for f in self.melodic if set(sfx.GM_EVENTS + sfx.GM_BEDS) <= f.programs]
             if fonts:

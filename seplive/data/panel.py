@@ -45,6 +45,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from .clips import roots
 from .example import Example
 from .heldout import HELDOUT_FOLDERS, heldout_folders, is_heldout, resolve_folder
 from .soundfonts import search_path, soundfont_files
@@ -131,10 +132,11 @@ MANIFEST: dict[str, tuple[PanelFile, ...]] = {
 
 def training_sources() -> list[Path]:
     """Every file and folder the training generator reads on this machine: the soundfont search
-    path and the soundfonts found on it, and espeak-ng's data (the speech; flite's voices are
-    compiled into its binary, the sentences come from Python's own docstrings).  None of them
-    may be, contain or lie inside a held-out folder (a test checks)."""
-    out = [p for p in search_path() if p.exists()] + soundfont_files()
+    path and the soundfonts found on it, espeak-ng's data (the speech; flite's voices are
+    compiled into its binary, the sentences come from Python's own docstrings) and the
+    recorded voices' and effects' folders (``seplive.data.clips``).  None of them may be,
+    contain or lie inside a held-out folder (a test checks)."""
+    out = [p for p in search_path() if p.exists()] + soundfont_files() + [p for p in roots() if p.exists()]
     try:
         import espeakng_loader
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import augment, midi, produce, singing
+from . import augment, clips, midi, produce, singing
 from .example import INSTRUMENTS
 from .render import render_part
 
@@ -50,8 +50,14 @@ def render_song(sampler, song: int) -> dict[str, np.ndarray]:
             stems[part.role] += audio * (float(rng.uniform(0.5, 1.0)) * 0.1 / level)
     if sampler.spoken(song):  # the sung lead is rendered all the same, so the other draws stay put
         voice = np.random.default_rng([sampler.seed, 0x57, sampler.stream, song])
-        stems["vocals"] = produce.spoken_lead(voice, total, s.beats_per_bar * s.seconds_per_beat,
-                                              sampler.sample_rate, sampler.flite_speech > 0)
+        if sampler.recorded_speech > 0 and voice.random() < sampler.recorded_speech:
+            said = clips.recorded_speech(voice, total, sampler.sample_rate)[: stems["vocals"].shape[-1]]
+            lead = np.zeros_like(stems["vocals"])
+            lead[:, : len(said)] = said
+            stems["vocals"] = lead
+        else:
+            stems["vocals"] = produce.spoken_lead(voice, total, s.beats_per_bar * s.seconds_per_beat,
+                                                  sampler.sample_rate, sampler.flite_speech > 0)
     if prod is not None:
         for role in ("drums", "bass", "vocals"):
             stems[role] = produce.stem(prod, stems[role], sampler.sample_rate, role)

@@ -24,6 +24,8 @@ Layout (every key optional except ``model.architecture``)::
     produced_mix = 0.0                # share of songs through pedalboard mix chains (amp, comp, ...)
     loud_master = 0.0                 # share of examples limited as a loud release (gain on all)
     spoken_vocals = 0.0               # share of songs with a spoken or rapped lead, centred
+    recorded_speech = 0.0             # share of speech (and spoken leads) from recorded voices
+    recorded_sfx = 0.0                # share of sound effects from recordings
 
     [optim]
     lr = 1e-3
@@ -93,6 +95,11 @@ class DataSection:
     loud_master: float = 0.0
     #: share of songs whose lead ("vocals") is spoken or rapped by espeak-ng/flite, dead centre
     spoken_vocals: float = 0.0
+    #: share of speech, and of spoken leads, said by recorded voices (hedgewars' voice packs:
+    #: seplive.data.clips); needs the game data packages scripts/setup.sh installs
+    recorded_speech: float = 0.0
+    #: share of foreground sound effects ("sfx") that are recordings (seplive.data.clips)
+    recorded_sfx: float = 0.0
 
 
 @dataclass
@@ -206,7 +213,7 @@ def _check(cfg: TrainConfig) -> None:
         raise ConfigError(f"config key 'data.dropout' must be in [0, 1), got {cfg.data.dropout}")
     if not 0.0 <= cfg.data.flite_speech <= 1.0:
         raise ConfigError(f"config key 'data.flite_speech' must be in [0, 1], got {cfg.data.flite_speech}")
-    for key in ("studio_mix", "produced_mix", "loud_master", "spoken_vocals"):
+    for key in ("studio_mix", "produced_mix", "loud_master", "spoken_vocals", "recorded_speech", "recorded_sfx"):
         if not 0.0 <= getattr(cfg.data, key) <= 1.0:
             raise ConfigError(f"config key 'data.{key}' must be in [0, 1], got {getattr(cfg.data, key)}")
     if not 0.0 < cfg.loss.inactive_weight <= 1.0:

@@ -114,6 +114,8 @@ def make_sampler(data: Any) -> ExampleSource:
         "produced_mix": data.produced_mix,
         "loud_master": data.loud_master,
         "spoken_vocals": data.spoken_vocals,
+        "recorded_speech": data.recorded_speech,
+        "recorded_sfx": data.recorded_sfx,
     }
     if data.tasks is not None:
         kw["tasks"] = list(data.tasks)

@@ -614,3 +614,48 @@ def test_spoken_vocals_put_a_centred_voice_in_the_song():
         np.testing.assert_array_equal(v, MixtureSampler(**kw, spoken_vocals=1.0).song_stems(song)["vocals"])
     ex = spoken.example(0)
     assert np.array_equal(ex.targets.sum(axis=0), ex.mixture) and augment.rms(ex.targets[0]) > 1e-3
+
+
+def test_recorded_voices_and_effects_are_installed_and_not_music_or_robots():
+    from seplive.data import clips
+
+    assert clips.available(), "scripts/setup.sh installs hedgewars-data, tuxpaint-data, frozen-bubble-data, pingus-data"
+    packs = clips.voice_packs()
+    assert len(packs) >= 10 and "Robot" not in packs and all(len(f) >= 10 for f in packs.values())
+    names = {p.stem for p in clips.effect_files()}
+    assert len(names) >= 100 and not names & {"ride_of_the_valkyries", "introzik", "1C", "youcannot", "letsgo"}
+
+
+def test_recorded_speech_and_effects_are_bounded_deterministic_and_varied():
+    from seplive.data import clips
+
+    rate = 16000
+    said = [clips.recorded_speech(np.random.default_rng(s), 2.0, rate) for s in range(6)]
+    for x in said:
+        assert x.dtype == np.float32 and x.shape == (2 * rate,) and np.isfinite(x).all()
+        assert 0.01 < augment.rms(x) < 0.5 and np.abs(x).max() <= 1.0
+    np.testing.assert_array_equal(said[0], clips.recorded_speech(np.random.default_rng(0), 2.0, rate))
+    assert not np.array_equal(said[0], said[1])
+    fx = clips.recorded_effects(np.random.default_rng(3), rate, 1.5)
+    assert fx.shape == (int(1.5 * rate),) and augment.rms(fx) > 1e-3
+    np.testing.assert_array_equal(fx, clips.recorded_effects(np.random.default_rng(3), rate, 1.5))
+
+
+def test_recorded_shares_replace_speech_effects_and_leads_and_zero_keeps_every_example():
+    kw = dict(seed=5, sample_rate=16000, seconds=1.0, tasks=["speech_sfx", "karaoke"], songs_reuse=1)
+    plain = MixtureSampler(**kw)
+    zero = MixtureSampler(**kw, recorded_speech=0.0, recorded_sfx=0.0)
+    full = MixtureSampler(**kw, recorded_speech=1.0, recorded_sfx=1.0, spoken_vocals=1.0)
+    changed = 0
+    for i in range(4):
+        a, b, c = plain.example(i), zero.example(i), full.example(i)
+        assert a.prompts == b.prompts == c.prompts
+        np.testing.assert_array_equal(a.targets, b.targets)
+        assert np.array_equal(c.targets.sum(axis=0), c.mixture)
+        changed += not np.allclose(a.targets[0], c.targets[0])
+    assert changed == 4  # every speech and every lead is another voice
+    lead = full.song_stems(0)["vocals"]
+    np.testing.assert_array_equal(lead[0], lead[1])  # a recorded lead sits dead centre too
+    for name in ("recorded_speech", "recorded_sfx"):
+        with pytest.raises(ValueError, match=f"{name} must be between 0 and 1"):
+            MixtureSampler(**kw, **{name: 1.5})
