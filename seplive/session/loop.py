@@ -44,7 +44,10 @@ def run(s: Any) -> dict[str, Any]:
             s._route.engage()
         s._watch_devices()
         if s.live and s.config.rt_priority:
-            realtime_thread(s.config.rt_priority)
+            got = realtime_thread(s.config.rt_priority)
+            if got.startswith("normal"):  # a busy machine can then take the core for a hop or more
+                log.warning("real-time scheduling: %s; the audio and model threads run under the normal "
+                            "scheduler", got.removeprefix("normal (").removesuffix(")"))
         _loop(s, t0)
         ok = True
     except BaseException as exc:  # a fatal error: the same shutdown, and the report says why

@@ -49,3 +49,31 @@ def test_the_model_thread_asks_for_its_priority():
     want = os.SCHED_FIFO if os.geteuid() == 0 else seen["policy"]
     assert seen["policy"] == want
     assert "seplive-model" in granted()
+
+
+
+REFUSED = r"""
+import os, resource
+resource.setrlimit(resource.RLIMIT_RTPRIO, (0, 0))  # no rtprio limit, as for a user outside the audio group
+from seplive.stream.priority import realtime_thread
+print(realtime_thread(50))
+print(os.sched_getscheduler(0) == os.SCHED_OTHER)
+"""
+
+
+def test_a_process_without_an_rtprio_limit_is_refused_and_told_how():
+    """The kernel's own refusal: a process without CAP_SYS_NICE (dropped from its bounding
+    set by setpriv, as for any user) and an RLIMIT_RTPRIO of 0."""
+    import shutil
+    import subprocess
+    import sys
+
+    import pytest
+
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        pytest.skip("needs root and setpriv to drop CAP_SYS_NICE")
+    r = subprocess.run(["setpriv", "--bounding-set=-sys_nice", sys.executable, "-c", REFUSED],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    got, normal = r.stdout.splitlines()
+    assert got.startswith("normal (SCHED_FIFO refused") and "rtprio" in got and normal == "True"
