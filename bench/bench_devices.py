@@ -2,11 +2,17 @@
 
     .venv/bin/python bench/bench_devices.py latency [--repeats 5] [--device-latency high]
     .venv/bin/python bench/bench_devices.py soak [--minutes 10] [--model center]
+    .venv/bin/python bench/bench_devices.py probe [--models identity native] [--seconds 60] [--runs 2] -- --low-latency ...
 
 ``latency``: end-to-end latency measured, not computed: a chirp is played into a combine
 sink feeding both ``speakers`` (whose monitor seplive captures as the loopback) and
 ``app_out`` (where seplive plays); a recording of ``app_out`` holds the direct copy and
 seplive's copy, and their distance is the latency.  At device blocks of 256 and 1024.
+
+``probe``: for each model, ``--runs`` runs of ``--seconds`` with the flags after ``--``,
+chirps every 10 s from the third second on: the latency measured at each chirp against the
+reported one, misses and xruns.  A model runs with ``--prompts vocals rest`` (every stem at
+0 dB: the input comes back whole, so the chirp is found whatever the model does to it).
 
 ``soak``: a paced run of the demo song looped for N minutes through ``--input loopback``
 with the given model; prints deadline misses, xruns, skipped input, output drift
@@ -103,6 +109,28 @@ def soak(minutes: float, model: str) -> None:
     }, indent=2))
 
 
+def probe(models: list[str], seconds: float, runs: int, extra: list[str]) -> None:
+    ref = chirp()
+    play_at = list(np.arange(3.0, seconds - 1.5, 10.0))
+    print(f"flags: {' '.join(extra) or '(none)'}; {runs} run(s) of {seconds:g} s, chirps at {len(play_at)} points each")
+    print("| model | measured ms (median, min-max) | reported ms | misses | xruns | output restarts |")
+    print("|---|---|---|---|---|---|")
+    for model in models:
+        got, reps = [], []
+        for _ in range(runs):
+            with PulseServer(RATE) as ps, tempfile.TemporaryDirectory() as d:
+                ps.pactl("load-module", "module-combine-sink", "sink_name=both", "slaves=speakers,app_out")
+                ds, rep = run_session(["-m", model, "-p", "vocals", "rest", *extra], seconds, play_at, Path(d), ref)
+                got += ds
+                reps.append(rep)
+        ms = np.array(got) / RATE * 1000
+        found = f"{np.median(ms):.1f} ({ms.min():.1f}-{ms.max():.1f}; {len(ms)} chirps)" if len(ms) else "none found"
+        reported = ", ".join(f"{r['latency_ms']:.1f}" for r in reps)
+        print(f"| {model} | {found} | {reported} | "
+              f"{sum(r['deadline_misses'] for r in reps)} | {sum(r['xruns'] for r in reps)} | "
+              f"{sum(r['output_restarts'] for r in reps)} |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="what", required=True)
@@ -112,9 +140,16 @@ def main() -> None:
     b = sub.add_parser("soak")
     b.add_argument("--minutes", type=float, default=10.0)
     b.add_argument("--model", default="center")
+    c = sub.add_parser("probe")
+    c.add_argument("--models", nargs="+", default=["identity", "native"])
+    c.add_argument("--seconds", type=float, default=60.0)
+    c.add_argument("--runs", type=int, default=2)
+    c.add_argument("extra", nargs=argparse.REMAINDER, help="seplive flags, after --")
     args = ap.parse_args()
     if args.what == "latency":
         latency(args.repeats, args.device_latency)
+    elif args.what == "probe":
+        probe(args.models, args.seconds, args.runs, [a for a in args.extra if a != "--"])
     else:
         soak(args.minutes, args.model)
 
