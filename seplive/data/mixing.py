@@ -27,7 +27,7 @@ from collections import OrderedDict
 import numpy as np
 import soxr
 
-from . import augment, clips, produce, sfx, speech
+from . import augment, clips, kits, produce, sfx, speech
 from .example import (
     BACKGROUND,
     FOREGROUND_REPEATABLE,
@@ -87,6 +87,8 @@ class MixtureSampler:
     recorded voices, and of foreground effects that are recordings (``seplive.data.clips``:
     Debian game data packages the real-recording panel does not use).  At 0 nothing is drawn
     for them.
+    ``real_kits``: the share of songs whose drum part is played on one of Hydrogen's recorded,
+    multi-sampled kits (``seplive.data.kits``) instead of a soundfont's; at 0 nothing is drawn.
     """
 
     def __init__(self, seed: int = 0, sample_rate: int = 48000, seconds: float = 4.0, channels: int = 2,
@@ -94,7 +96,7 @@ class MixtureSampler:
                  song_cache: int = 4, stream: int = 0, sung_vocals: float = 0.7, gm_effects: float = 0.2,
                  flite_speech: float = 0.0, studio_mix: float = 0.0, produced_mix: float = 0.0,
                  loud_master: float = 0.0, spoken_vocals: float = 0.0, recorded_speech: float = 0.0,
-                 recorded_sfx: float = 0.0) -> None:
+                 recorded_sfx: float = 0.0, real_kits: float = 0.0) -> None:
         if tasks is not None:
             unknown = [t for t in tasks if t not in TASKS]
             if unknown or not tasks:
@@ -119,7 +121,7 @@ class MixtureSampler:
         self.studio_mix = float(studio_mix)
         if not 0.0 <= self.studio_mix <= 1.0:
             raise ValueError(f"studio_mix must be between 0 and 1, not {studio_mix}")
-        for name in ("produced_mix", "loud_master", "spoken_vocals", "recorded_speech", "recorded_sfx"):
+        for name in ("produced_mix", "loud_master", "spoken_vocals", "recorded_speech", "recorded_sfx", "real_kits"):
             value = float(locals()[name])
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1, not {value}")
@@ -129,6 +131,8 @@ class MixtureSampler:
         if (self.recorded_speech > 0 or self.recorded_sfx > 0) and not clips.available():
             raise ValueError("recorded_speech/recorded_sfx > 0 need Debian's hedgewars-data, tuxpaint-data, "
                              "frozen-bubble-data and pingus-data (scripts/setup.sh installs them)")
+        if self.real_kits > 0 and not kits.available():
+            raise ValueError("real_kits > 0 needs Debian's hydrogen-drumkits (scripts/setup.sh installs it)")
         self.length = int(round(self.seconds * self.sample_rate))
         self._songs = _SongCache(song_cache)
         self.melodic, self.drum_fonts = require()
@@ -155,6 +159,16 @@ class MixtureSampler:
         if self.produced_mix <= 0.0:
             return False
         return bool(np.random.default_rng([self.seed, 0x54, self.stream, song]).random() < self.produced_mix)
+
+    def real_kit(self, song: int):
+        """The recorded kit song number ``song``'s drums play on (see ``real_kits``), or None."""
+        if self.real_kits <= 0.0:
+            return None
+        r = np.random.default_rng([self.seed, 0x59, self.stream, song])
+        if r.random() >= self.real_kits:
+            return None
+        found = kits.kits()
+        return found[int(r.integers(len(found)))]
 
     def spoken(self, song: int) -> bool:
         """Whether song number ``song``'s lead is spoken or rapped (see ``spoken_vocals``)."""

@@ -48,6 +48,7 @@ import soxr
 from .clips import roots
 from .example import Example
 from .heldout import HELDOUT_FOLDERS, heldout_folders, is_heldout, resolve_folder
+from .kits import KIT_ROOT
 from .soundfonts import search_path, soundfont_files
 
 __all__ = ["PANEL_TASKS", "PANEL_FAMILY", "HELDOUT_FOLDERS", "PanelFile", "PanelExample", "MANIFEST",
@@ -136,7 +137,7 @@ def training_sources() -> list[Path]:
     compiled into its binary, the sentences come from Python's own docstrings) and the
     recorded voices' and effects' folders (``seplive.data.clips``).  None of them may be,
     contain or lie inside a held-out folder (a test checks)."""
-    out = [p for p in search_path() if p.exists()] + soundfont_files() + [p for p in roots() if p.exists()]
+    out = [p for p in search_path() if p.exists()] + soundfont_files() + [p for p in [*roots(), KIT_ROOT] if p.exists()]
     try:
         import espeakng_loader
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import augment, clips, midi, produce, singing
+from . import augment, clips, kits, midi, produce, singing
 from .example import INSTRUMENTS
 from .render import render_part
 
@@ -39,8 +39,13 @@ def render_song(sampler, song: int) -> dict[str, np.ndarray]:
             fonts = [f for f in sampler.melodic if part.program in f.programs] or sampler.melodic
             font = fonts[int(rng.integers(len(fonts)))]
             bank, preset = 0, (part.program if part.program in font.programs else min(font.programs))
-        audio = render_part(part, s.seconds_per_beat, font.path, sampler.sample_rate, total, bank=bank,
-                            preset=preset)
+        kit = sampler.real_kit(song) if part.role == "drums" else None
+        if kit is not None:  # recorded hits in place of the soundfont's (the draws above stay put)
+            hits = np.random.default_rng([sampler.seed, 0x5A, sampler.stream, song])
+            audio = kits.render_drums(part.notes, s.seconds_per_beat, sampler.sample_rate, total, kit, hits)
+        else:
+            audio = render_part(part, s.seconds_per_beat, font.path, sampler.sample_rate, total, bank=bank,
+                                preset=preset)
         if prod is not None and part.role == "other":
             audio = produce.comping(prod, audio, sampler.sample_rate, part.program)
         level = augment.rms(audio)

@@ -26,6 +26,7 @@ Layout (every key optional except ``model.architecture``)::
     spoken_vocals = 0.0               # share of songs with a spoken or rapped lead, centred
     recorded_speech = 0.0             # share of speech (and spoken leads) from recorded voices
     recorded_sfx = 0.0                # share of sound effects from recordings
+    real_kits = 0.0                   # share of songs drummed on Hydrogen's recorded kits
 
     [optim]
     lr = 1e-3
@@ -100,6 +101,9 @@ class DataSection:
     recorded_speech: float = 0.0
     #: share of foreground sound effects ("sfx") that are recordings (seplive.data.clips)
     recorded_sfx: float = 0.0
+    #: share of songs whose drums play on Hydrogen's recorded multi-sampled kits
+    #: (seplive.data.kits); needs hydrogen-drumkits
+    real_kits: float = 0.0
 
 
 @dataclass
@@ -213,7 +217,8 @@ def _check(cfg: TrainConfig) -> None:
         raise ConfigError(f"config key 'data.dropout' must be in [0, 1), got {cfg.data.dropout}")
     if not 0.0 <= cfg.data.flite_speech <= 1.0:
         raise ConfigError(f"config key 'data.flite_speech' must be in [0, 1], got {cfg.data.flite_speech}")
-    for key in ("studio_mix", "produced_mix", "loud_master", "spoken_vocals", "recorded_speech", "recorded_sfx"):
+    for key in ("studio_mix", "produced_mix", "loud_master", "spoken_vocals", "recorded_speech", "recorded_sfx",
+                "real_kits"):
         if not 0.0 <= getattr(cfg.data, key) <= 1.0:
             raise ConfigError(f"config key 'data.{key}' must be in [0, 1], got {getattr(cfg.data, key)}")
     if not 0.0 < cfg.loss.inactive_weight <= 1.0:

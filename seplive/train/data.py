@@ -116,6 +116,7 @@ def make_sampler(data: Any) -> ExampleSource:
         "spoken_vocals": data.spoken_vocals,
         "recorded_speech": data.recorded_speech,
         "recorded_sfx": data.recorded_sfx,
+        "real_kits": data.real_kits,
     }
     if data.tasks is not None:
         kw["tasks"] = list(data.tasks)

@@ -659,3 +659,51 @@ def test_recorded_shares_replace_speech_effects_and_leads_and_zero_keeps_every_e
     for name in ("recorded_speech", "recorded_sfx"):
         with pytest.raises(ValueError, match=f"{name} must be between 0 and 1"):
             MixtureSampler(**kw, **{name: 1.5})
+
+
+def test_hydrogen_kits_are_read_and_their_pieces_named():
+    from seplive.data import kits
+
+    assert kits.available(), "scripts/setup.sh installs hydrogen-drumkits"
+    found = kits.kits()
+    assert len(found) >= 8
+    for k in found:
+        assert {"kick", "snare", "hat_closed"} <= set(k.pieces), k.name
+        assert all(la.path.is_file() for inst in k.pieces["kick"] for la in inst)
+    assert not [k for k in found if "Afrique" in k.name or "Gimme" in k.name]  # no kick/snare/hat: left out
+    names = {"Kick Lite 1": "kick", "c3 - bass drum 1": "kick", "Pearl Side Stick": "stick", "Snare Roll": None,
+             "Sabian Hat Pedal": "hat_pedal", "Hi Hat Opened": "hat_open", "Closed HH 2": "hat_closed",
+             "Sabian Hat Choke": None, "Pearl Tom Floor": "tom_low", "Tom Hi": "tom_high", "Paiste Bell": None,
+             "Ride Bell": "ride_bell", "ride-cup": "ride_bell", "Zildjian Splash": "crash", "Hand Clap": "clap",
+             "Djembe1 Slap": None}
+    assert {n: kits.piece_of(n) for n in names} == names
+
+
+def test_kit_drums_land_on_their_notes_and_velocity_picks_the_layer():
+    from seplive.data import kits
+    from seplive.data.midi import Note
+
+    rate = 16000
+    kit = next(k for k in kits.kits() if len(k.pieces["kick"][0]) >= 4)  # a multi-layered kick
+    one = kits.render_drums([Note(2.0, 0.25, 36, 120)], 0.5, rate, 2.0, kit, np.random.default_rng(0))
+    assert one.shape == (2, 2 * rate) and np.abs(one[:, :rate]).max() == 0  # nothing before beat 2 (1.0 s)
+    assert np.abs(one[:, rate : rate + 80]).max() > 0.01  # the hit starts on it
+    soft = kits.render_drums([Note(0.0, 0.25, 36, 15)], 0.5, rate, 1.0, kit, np.random.default_rng(0))
+    loud = kits.render_drums([Note(0.0, 0.25, 36, 127)], 0.5, rate, 1.0, kit, np.random.default_rng(0))
+    assert augment.rms(soft) < 0.3 * augment.rms(loud)
+    ratio = loud / np.where(np.abs(soft) > 1e-4, soft, np.nan)
+    assert np.nanstd(ratio) > 0.1  # not the same recording scaled: another layer
+
+
+def test_real_kits_replace_only_the_drums_and_zero_keeps_every_song():
+    kw = dict(seed=6, sample_rate=16000, seconds=1.0, tasks=["music4"], songs_reuse=1)
+    plain, zero, kit = MixtureSampler(**kw), MixtureSampler(**kw, real_kits=0.0), MixtureSampler(**kw, real_kits=1.0)
+    for song in range(2):
+        a, b, c = plain.song_stems(song), zero.song_stems(song), kit.song_stems(song)
+        for role in a:
+            np.testing.assert_array_equal(a[role], b[role])
+        for role in ("bass", "other", "vocals"):
+            np.testing.assert_array_equal(a[role], c[role])
+        assert kit.real_kit(song) is not None and augment.rms(c["drums"]) > 0.01 and not np.allclose(a["drums"], c["drums"])
+    with pytest.raises(ValueError, match="real_kits must be between 0 and 1"):
+        MixtureSampler(**kw, real_kits=-0.5)
