@@ -3,10 +3,14 @@
 #
 # Here, once: scripts/gpu_train.sh bundle [RUN_DIR]
 #   puts into .gpu/ (git-ignored) the generator's wheels for CPython 3.12 (tinysoundfont,
-#   mido, espeakng-loader, soundfile, soxr, cffi, pycparser), three soundfonts (TimGM6mb,
-#   sf_GMbank, the avldrums Black Pearl kit: 29 MB), flite with its libraries (12 MB packed)
-#   and, from RUN_DIR, a run to resume.
-# There, from the repository root (carry .gpu):
+#   mido, espeakng-loader, soundfile, soxr, cffi, pycparser, pedalboard), three soundfonts
+#   (TimGM6mb, sf_GMbank, the avldrums Black Pearl kit: 29 MB), flite with its libraries
+#   (12 MB packed), from RUN_DIR a run to resume, and in .gpu/packages the recorded voices,
+#   effects and drum kits training reads from Debian packages (31 MiB, scripts/
+#   pack_recordings.py).  All of it is more than one call carries (64 MiB): carry
+#   .gpu/packages in a first call (`true` will do; it stays there while the machine is held),
+#   then .gpu/whl .gpu/sf .gpu/run .gpu/flite.tar.xz with `start`.
+# There, from the repository root:
 #   scripts/gpu_train.sh start CONFIG   installs the wheels into /tmp/site and starts
 #                                       `seplive train --resume` in the background, out
 #                                       /tmp/seplive-run (seeded from .gpu/run)
@@ -26,7 +30,8 @@ bundle)
     "$py" -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
         --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux_2_17_x86_64 \
         --platform manylinux2014_x86_64 -d .gpu/whl \
-        tinysoundfont==0.3.7 mido==1.3.3 espeakng-loader==0.2.4 soundfile==0.14.0 soxr==1.1.0 cffi pycparser
+        tinysoundfont==0.3.7 mido==1.3.3 espeakng-loader==0.2.4 soundfile==0.14.0 soxr==1.1.0 cffi pycparser \
+        "pedalboard==$("$py" -c 'import pedalboard; print(pedalboard.__version__)')"
     cp /usr/share/sounds/sf2/TimGM6mb.sf2 /usr/share/sounds/sf2/sf_GMbank.sf2 \
         /usr/share/sounds/sf2/Black_Pearl_4_LV2.sf2 .gpu/sf/
     # flite (data.flite_speech): Debian's binary and the libraries it links, less the C
@@ -39,7 +44,9 @@ bundle)
     tar -C "$fl" -cJf .gpu/flite.tar.xz .
     rm -rf "$fl"
     if [ -n "$src" ]; then cp "$src"/*.pt "$src"/*.json "$src"/train_log.jsonl .gpu/run/; fi
-    du -sh .gpu
+    rm -rf .gpu/packages
+    "$py" scripts/pack_recordings.py .gpu/packages
+    du -sh .gpu .gpu/packages
     ;;
 start)
     cfg=${2:?config}
@@ -49,6 +56,10 @@ start)
     resume=()
     ls "$RUN"/*.resume.pt >/dev/null 2>&1 && resume=(--resume)
     export PYTHONPATH="$SITE:$PWD" SEPLIVE_SOUNDFONTS="$PWD/.gpu/sf" OMP_NUM_THREADS=1 PYTHONUNBUFFERED=1
+    if [ -d .gpu/packages ]; then  # the recordings (data.recorded_*, data.real_kits), carried earlier
+        export SEPLIVE_PACKAGES="$PWD/.gpu/packages"
+        echo "recordings: $(find .gpu/packages -type f | wc -l) files under $SEPLIVE_PACKAGES"
+    fi
     if [ -f .gpu/flite.tar.xz ]; then  # unpacked by Python: the machine may have no xz
         python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2], filter="data")' \
             .gpu/flite.tar.xz /tmp/flite

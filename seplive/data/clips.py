@@ -30,20 +30,22 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from .packaged import packaged
+
 __all__ = ["VOICE_ROOT", "EFFECT_ROOTS", "voice_packs", "effect_files", "available", "recorded_speech",
            "recorded_effects", "roots"]
 
-VOICE_ROOT = Path("/usr/share/games/hedgewars/Data/Sounds/voices")
+VOICE_ROOT = packaged("/usr/share/games/hedgewars/Data/Sounds/voices")
 #: folders of effects, each with the files in it that are not effects (music, notes, voices)
 EFFECT_ROOTS: dict[Path, tuple[str, ...]] = {
-    Path("/usr/share/games/hedgewars/Data/Sounds"): (
+    packaged("/usr/share/games/hedgewars/Data/Sounds"): (
         "1C", "2D", "3E", "4F", "5G", "6A", "7B", "8C", "9D", "ride_of_the_valkyries", "hell_growl", "hell_ooff",
         "hell_ow", "hell_ugh", "hogchant3", "Yoohoo", "Kiss", "countdown1", "countdown2", "countdown3", "countdown4",
     ),
-    Path("/usr/share/tuxpaint/sounds"): ("areyousure", "giggle", "youcannot", "tuxok"),
-    Path("/usr/share/games/frozen-bubble/snd"): ("frozen-mainzik-1p", "frozen-mainzik-2p", "introzik", "noh",
+    packaged("/usr/share/tuxpaint/sounds"): ("areyousure", "giggle", "youcannot", "tuxok"),
+    packaged("/usr/share/games/frozen-bubble/snd"): ("frozen-mainzik-1p", "frozen-mainzik-2p", "introzik", "noh",
                                                   "hurry", "snore"),
-    Path("/usr/share/games/pingus/data/sounds"): ("goodidea", "letsgo", "ohno", "yipee"),
+    packaged("/usr/share/games/pingus/data/sounds"): ("goodidea", "letsgo", "ohno", "yipee"),
 }
 #: voice packs that are not a human voice
 NOT_VOICES = ("Robot",)
@@ -98,7 +100,7 @@ def _clip(path: Path, rate: int) -> np.ndarray:
 def _need(what: str, ok: bool) -> None:
     if not ok:
         raise RuntimeError(f"recorded {what} need Debian's hedgewars-data, tuxpaint-data, frozen-bubble-data and "
-                           "pingus-data (scripts/setup.sh installs them)")
+                           "pingus-data (scripts/setup.sh installs them; or a copy under $SEPLIVE_PACKAGES)")
 
 
 def recorded_speech(rng: np.random.Generator, seconds: float, rate: int) -> np.ndarray:

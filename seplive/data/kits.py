@@ -28,9 +28,11 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from .packaged import packaged
+
 __all__ = ["KIT_ROOT", "Kit", "kits", "available", "render_drums", "piece_of"]
 
-KIT_ROOT = Path("/usr/share/hydrogen/data/drumkits")
+KIT_ROOT = packaged("/usr/share/hydrogen/data/drumkits")
 
 #: General MIDI drum note -> kit piece
 GM_PIECES = {35: "kick", 36: "kick", 37: "stick", 38: "snare", 39: "clap", 40: "snare", 41: "tom_low",

@@ -707,3 +707,29 @@ def test_real_kits_replace_only_the_drums_and_zero_keeps_every_song():
         assert kit.real_kit(song) is not None and augment.rms(c["drums"]) > 0.01 and not np.allclose(a["drums"], c["drums"])
     with pytest.raises(ValueError, match="real_kits must be between 0 and 1"):
         MixtureSampler(**kw, real_kits=-0.5)
+
+
+def test_a_packed_copy_of_a_kit_reads_like_the_original(tmp_path, monkeypatch):
+    """scripts/pack_recordings.py's copy (Ogg hits, renamed in drumkit.xml), found through
+    SEPLIVE_PACKAGES as on a machine without apt."""
+    import importlib.util
+
+    from seplive.data import kits
+    from seplive.data.packaged import packaged
+
+    spec = importlib.util.spec_from_file_location("pack", Path(__file__).parents[2] / "scripts" / "pack_recordings.py")
+    pack = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(pack)
+    kit = next(k for k in kits.kits() if k.name == "VariBreaks")
+    paths = sorted({la.path for insts in kit.pieces.values() for inst in insts for la in inst})
+    renamed = {p.name: pack._copy_or_encode(tmp_path, p, 0.4).name for p in paths}
+    folder = paths[0].parent
+    xml = pack._rename((folder / "drumkit.xml").read_text(encoding="utf-8"), renamed)
+    pack._place(tmp_path, folder / "drumkit.xml").write_text(xml, encoding="utf-8")
+    monkeypatch.setenv("SEPLIVE_PACKAGES", str(tmp_path))
+    copy = kits.read_kit(packaged(str(folder / "drumkit.xml")))
+    assert copy is not None and set(copy.pieces) == set(kit.pieces)
+    hits = [la.path for insts in copy.pieces.values() for inst in insts for la in inst]
+    assert all(p.suffix == ".ogg" and p.is_file() and tmp_path in p.parents for p in hits)
+    monkeypatch.delenv("SEPLIVE_PACKAGES")
+    assert packaged("/usr/share/x") == Path("/usr/share/x")
