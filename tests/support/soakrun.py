@@ -84,14 +84,24 @@ def chirp(seconds=0.25, amp=0.4):
     return (amp * np.sin(2 * np.pi * (300 * t + (6000 - 300) / 2 / seconds * t * t)) * np.hanning(n)).astype(np.float32)
 
 
-def delays(rec: np.ndarray, ref: np.ndarray) -> list[int]:
-    """Distances between consecutive direct/through chirp pairs in a recording."""
+def delays(rec: np.ndarray, ref: np.ndarray, longest_s: float = 1.0) -> list[int]:
+    """Distances between consecutive direct/through chirp pairs in a recording: each peak
+    paired with the next one within ``longest_s``; a peak with none (a copy that did not come
+    through, e.g. before the output started) is skipped rather than paired with the next
+    chirp's direct copy."""
     cc = ss.correlate(rec[:, 0], ref, mode="valid", method="fft") / np.sum(ref * ref)
     # peaks at least 5 ms apart: the chirp's correlation peak is far narrower (its 5.7 kHz
     # sweep), and a quarter of the chirp (62 ms) would merge the two copies of any path
     # faster than that into one peak, leaving nothing to measure
     p, _ = ss.find_peaks(np.abs(cc), height=0.3, distance=int(0.005 * RATE))
-    return [int(p[i + 1] - p[i]) for i in range(0, len(p) - 1, 2)]
+    out, i = [], 0
+    while i < len(p) - 1:
+        if p[i + 1] - p[i] <= longest_s * RATE:
+            out.append(int(p[i + 1] - p[i]))
+            i += 2
+        else:
+            i += 1
+    return out
 
 
 def rss_mb(pid: int) -> float | None:
