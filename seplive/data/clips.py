@@ -32,7 +32,7 @@ import soxr
 
 from .packaged import packaged
 
-__all__ = ["VOICE_ROOT", "EFFECT_ROOTS", "voice_packs", "effect_files", "available", "recorded_speech",
+__all__ = ["VOICE_ROOT", "EFFECT_ROOTS", "NEEDS", "voice_packs", "effect_files", "available", "recorded_speech",
            "recorded_effects", "roots"]
 
 VOICE_ROOT = packaged("/usr/share/games/hedgewars/Data/Sounds/voices")
@@ -49,6 +49,9 @@ EFFECT_ROOTS: dict[Path, tuple[str, ...]] = {
 }
 #: voice packs that are not a human voice
 NOT_VOICES = ("Robot",)
+#: what to install when they are missing
+NEEDS = ("Debian's hedgewars-data, tuxpaint-data, frozen-bubble-data and pingus-data (scripts/setup.sh "
+         "installs them; or a copy under $SEPLIVE_PACKAGES)")
 AUDIO = (".ogg", ".wav", ".flac")
 
 
@@ -99,8 +102,7 @@ def _clip(path: Path, rate: int) -> np.ndarray:
 
 def _need(what: str, ok: bool) -> None:
     if not ok:
-        raise RuntimeError(f"recorded {what} need Debian's hedgewars-data, tuxpaint-data, frozen-bubble-data and "
-                           "pingus-data (scripts/setup.sh installs them; or a copy under $SEPLIVE_PACKAGES)")
+        raise RuntimeError(f"recorded {what} need {NEEDS}")
 
 
 def recorded_speech(rng: np.random.Generator, seconds: float, rate: int) -> np.ndarray:

@@ -30,7 +30,7 @@ import soxr
 
 from .packaged import packaged
 
-__all__ = ["KIT_ROOT", "Kit", "kits", "available", "render_drums", "piece_of"]
+__all__ = ["KIT_ROOT", "NEEDS", "Kit", "kits", "available", "render_drums", "piece_of", "read_kit"]
 
 KIT_ROOT = packaged("/usr/share/hydrogen/data/drumkits")
 
@@ -47,6 +47,8 @@ FALLBACK = {"stick": ("snare",), "clap": ("snare",), "hat_pedal": ("hat_closed",
 #: where a mono hit sits (-1 left .. 1 right), seen from the audience with a right-handed drummer
 PANS = {"hat_closed": -0.35, "hat_pedal": -0.35, "hat_open": -0.35, "tom_high": -0.2, "tom_mid": 0.1,
         "tom_low": 0.4, "crash": -0.5, "ride": 0.5, "ride_bell": 0.5, "cowbell": 0.2, "tambourine": -0.3}
+#: what to install when they are missing
+NEEDS = "Debian's hydrogen-drumkits (scripts/setup.sh installs it; or a copy under $SEPLIVE_PACKAGES)"
 CHOKE_S = 0.012  # an open hat's fade when the next closed or pedal hat closes it
 MAX_HIT_S = 4.0  # no hit rings longer (cymbals are cut with a fade)
 

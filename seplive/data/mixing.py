@@ -129,10 +129,9 @@ class MixtureSampler:
         if self.produced_mix > 0 and not produce.available():
             raise ValueError("produced_mix > 0 needs pedalboard (pip install pedalboard, the 'data' extra)")
         if (self.recorded_speech > 0 or self.recorded_sfx > 0) and not clips.available():
-            raise ValueError("recorded_speech/recorded_sfx > 0 need Debian's hedgewars-data, tuxpaint-data, "
-                             "frozen-bubble-data and pingus-data (scripts/setup.sh installs them)")
+            raise ValueError(f"recorded_speech/recorded_sfx > 0 need {clips.NEEDS}")
         if self.real_kits > 0 and not kits.available():
-            raise ValueError("real_kits > 0 needs Debian's hydrogen-drumkits (scripts/setup.sh installs it)")
+            raise ValueError(f"real_kits > 0 needs {kits.NEEDS}")
         self.length = int(round(self.seconds * self.sample_rate))
         self._songs = _SongCache(song_cache)
         self.melodic, self.drum_fonts = require()

@@ -16,7 +16,7 @@ from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
 from pythonosc.osc_message_builder import OscMessageBuilder
 
 from seplive.control.osc import OscControl
-from tests.support.osc import RATE, Client, Running, delayed, osc, without_misses, write_input
+from tests.support.osc import RATE, Client, Running, delayed, osc, osc_session, without_misses, write_input
 
 
 @pytest.fixture
@@ -28,23 +28,16 @@ def noise(tmp_path):
 def test_mute_changes_output_within_one_hop_plus_ramp(tmp_path, noise):
     path, x = noise
 
-    def attempt(i):
-        ctl = OscControl(0)
-        run = Running(tmp_path, path, [ctl], name=f"out{i}.wav")
-        client = Client(ctl.port)
-        try:
-            run.wait_frames(RATE // 2)
-            # frames_in counts the block that is read and waits for its due time, so the first
-            # block the engine can still apply the change to starts at most one block earlier
-            sent_at = run.session.frames_in
-            client.send(osc("/seplive/stem/vocals/mute", 1))
-            run.wait_frames(sent_at + RATE // 4)
-            y = run.finish()
-        finally:
-            client.close()
-        return run, sent_at, y
+    def mute(run, client):
+        run.wait_frames(RATE // 2)
+        # frames_in counts the block that is read and waits for its due time, so the first
+        # block the engine can still apply the change to starts at most one block earlier
+        sent_at = run.session.frames_in
+        client.send(osc("/seplive/stem/vocals/mute", 1))
+        run.wait_frames(sent_at + RATE // 4)
+        return sent_at
 
-    run, sent_at, y = without_misses(attempt)
+    run, sent_at, y = without_misses(lambda i: osc_session(tmp_path, path, i, mute))
     eng = run.session.engine
     L, hop, block, ramp = eng.latency_samples, eng.hop, eng.block, eng.mix.ramp_samples
     ref = delayed(x, L, len(y))
@@ -303,22 +296,15 @@ def test_gain_step_is_ramped_no_click(tmp_path):
     path = tmp_path / "sine.wav"
     x = write_input(path, 3.0, kind="sine", amp=0.5)
 
-    def attempt(i):
-        ctl = OscControl(0)
-        run = Running(tmp_path, path, [ctl], name=f"out{i}.wav")
-        client = Client(ctl.port)
-        try:
-            run.wait_frames(RATE // 2)
-            client.send(osc("/seplive/stem/vocals/gain", 0.0))  # 0 dB -> off in one message
-            run.wait_frames(RATE)
-            client.send(osc("/seplive/stem/vocals/gain", 1.0))  # and back
-            run.wait_frames(int(1.5 * RATE))
-            y = run.finish()
-        finally:
-            client.close()
-        return run, y
+    def off_and_on(run, client):
+        run.wait_frames(RATE // 2)
+        client.send(osc("/seplive/stem/vocals/gain", 0.0))  # 0 dB -> off in one message
+        run.wait_frames(RATE)
+        client.send(osc("/seplive/stem/vocals/gain", 1.0))  # and back
+        run.wait_frames(int(1.5 * RATE))
 
-    run, y = without_misses(attempt)  # a missed hop plays the dry input: not the ramp under test
+    # a missed hop plays the dry input: not the ramp under test
+    run, _, y = without_misses(lambda i: osc_session(tmp_path, path, i, off_and_on))
     eng = run.session.engine
     L, ramp = eng.latency_samples, eng.mix.ramp_samples
     ref = delayed(x, L, len(y))

@@ -12,6 +12,7 @@ import soundfile as sf
 from pythonosc.osc_message_builder import OscMessageBuilder
 from pythonosc.osc_packet import OscPacket
 
+from seplive.control.osc import OscControl
 from seplive.session import Session, SessionConfig
 
 RATE = 48000
@@ -119,6 +120,21 @@ class Running:
         assert self.report is not None, "session failed"
         y, _ = sf.read(self.out, dtype="float32")
         return y
+
+
+def osc_session(tmp_path, x_path, i: int, drive):
+    """One paced identity Session (output ``out{i}.wav``) with an OSC control on a port of
+    its own and a client of it: ``drive(run, client)`` sends the messages and waits; returns
+    ``(run, what drive returned, the output)``."""
+    ctl = OscControl(0)
+    run = Running(tmp_path, x_path, [ctl], name=f"out{i}.wav")
+    client = Client(ctl.port)
+    try:
+        got = drive(run, client)
+        y = run.finish()
+    finally:
+        client.close()
+    return run, got, y
 
 
 def without_misses(attempt, tries: int = 3):
