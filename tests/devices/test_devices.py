@@ -249,11 +249,8 @@ def test_jack_identity_round_trip(jack_server, tmp_path):
     assert "seplive-model" in sched
 
 
-def test_jack_low_latency_picks_the_period_and_reports_what_it_measures(tmp_path):
-    """--low-latency on JACK at 128-frame periods: blocks of one period, an output reserve
-    of two, the default model; the chirp comes back after the latency seplive reports (give
-    or take a period) plus the loop's two periods, and the report says what was chosen."""
-    ref = chirp()
+def _jack_low_latency_run(tmp_path, ref):
+    """One --low-latency run at 128-frame periods with a chirp 2 s in: (stderr, report, recording)."""
     sig = np.zeros((4 * RATE, 2), np.float32)
     sig[int(2 * RATE) : int(2 * RATE) + len(ref)] = ref[:, None]
     np.save(tmp_path / "sig.npy", sig)
@@ -277,14 +274,30 @@ def test_jack_low_latency_picks_the_period_and_reports_what_it_measures(tmp_path
                 if proc is not None and proc.poll() is None:
                     proc.kill()
                     proc.wait()
+    return err, json.loads(report.read_text()), np.load(tmp_path / "rec.npy")
+
+
+def test_jack_low_latency_picks_the_period_and_reports_what_it_measures(tmp_path):
+    """--low-latency on JACK at 128-frame periods: blocks of one period, an output reserve
+    of one, the default model; the chirp comes back after the latency seplive reports (give
+    or take a period) plus the loop's two periods, and the report says what was chosen.
+    An output underflow (a stall of the machine) keeps a block more from then on, so the
+    report at the end says more than the chirp before it went through: such a run is run
+    again (at most three times), the check is never widened."""
+    ref = chirp()
+    for attempt in range(3):
+        (tmp_path / str(attempt)).mkdir()
+        err, rep, rec = _jack_low_latency_run(tmp_path / str(attempt), ref)
+        if rep["output_restarts"] == 0:
+            break
     assert "low latency on JACK" in err
-    rep = json.loads(report.read_text())
     assert rep["low_latency"]["device_block"] == 128 and rep["block_samples"] == 128
     assert rep["low_latency"]["output_reserve_blocks"] == 1  # JACK: in step with the period
-    p, _ = peaks_of(np.load(tmp_path / "rec.npy"), ref)
+    p, _ = peaks_of(rec, ref)
     assert len(p) >= 1, p
     delay = p[0] - int(2 * RATE) - 2 * 128
-    assert abs(delay - rep["latency_samples"]) <= 128, (delay, rep["latency_samples"], rep["latency_breakdown_ms"])
+    assert abs(delay - rep["latency_samples"]) <= 128, (delay, rep["latency_samples"], rep["output_restarts"],
+                                                        rep["latency_breakdown_ms"])
 
 
 @pytest.fixture
