@@ -63,6 +63,19 @@ class _SongCache:
         return value
 
 
+def sparse_parts(rng: np.random.Generator, share: float, parts: int = 4) -> list[bool]:
+    """Which of a ``music4`` example's ``parts`` play: all of them, except in ``share`` of the
+    examples, where each is left out at even odds (at least one stays).  A left-out part's
+    target is silence, so the model learns to answer silence for a part the band lacks and to
+    keep, say, a piano's left hand in ``other`` when no bass plays (a duo, a trio, an intro)."""
+    if rng.random() >= share:
+        return [True] * parts
+    active = [bool(rng.random() < 0.5) for _ in range(parts)]
+    if not any(active):
+        active[int(rng.integers(parts))] = True
+    return active
+
+
 class MixtureSampler:
     """Deterministic generator of Examples: ``example(i)`` depends only on (seed, i, settings).
 
@@ -89,6 +102,8 @@ class MixtureSampler:
     for them.
     ``real_kits``: the share of songs whose drum part is played on one of Hydrogen's recorded,
     multi-sampled kits (``seplive.data.kits``) instead of a soundfont's; at 0 nothing is drawn.
+    ``sparse_bands``: the share of ``music4`` examples played by part of the band
+    (:func:`sparse_parts`: each part left out at even odds, its target silent); at 0 nothing is drawn.
     """
 
     def __init__(self, seed: int = 0, sample_rate: int = 48000, seconds: float = 4.0, channels: int = 2,
@@ -96,7 +111,7 @@ class MixtureSampler:
                  song_cache: int = 4, stream: int = 0, sung_vocals: float = 0.7, gm_effects: float = 0.2,
                  flite_speech: float = 0.0, studio_mix: float = 0.0, produced_mix: float = 0.0,
                  loud_master: float = 0.0, spoken_vocals: float = 0.0, recorded_speech: float = 0.0,
-                 recorded_sfx: float = 0.0, real_kits: float = 0.0) -> None:
+                 recorded_sfx: float = 0.0, real_kits: float = 0.0, sparse_bands: float = 0.0) -> None:
         if tasks is not None:
             unknown = [t for t in tasks if t not in TASKS]
             if unknown or not tasks:
@@ -121,7 +136,8 @@ class MixtureSampler:
         self.studio_mix = float(studio_mix)
         if not 0.0 <= self.studio_mix <= 1.0:
             raise ValueError(f"studio_mix must be between 0 and 1, not {studio_mix}")
-        for name in ("produced_mix", "loud_master", "spoken_vocals", "recorded_speech", "recorded_sfx", "real_kits"):
+        for name in ("produced_mix", "loud_master", "spoken_vocals", "recorded_speech", "recorded_sfx", "real_kits",
+                     "sparse_bands"):
             value = float(locals()[name])
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1, not {value}")
@@ -254,6 +270,8 @@ class MixtureSampler:
             active = [bool(rng.random() >= self.dropout) for _ in prompts]
             if not any(active):
                 active[int(rng.integers(len(prompts)))] = True
+        if task == "music4" and self.sparse_bands > 0:
+            active = sparse_parts(np.random.default_rng([self.seed, 0x5B, self.stream, int(index)]), self.sparse_bands)
         need = [p for p, a in zip(prompts, active, strict=True) if a and p in INSTRUMENTS]
         stems, studio, centre = None, False, False
         if need or any(p == "musicbg" for p, a in zip(prompts, active, strict=True) if a):

@@ -27,6 +27,7 @@ Layout (every key optional except ``model.architecture``)::
     recorded_speech = 0.0             # share of speech (and spoken leads) from recorded voices
     recorded_sfx = 0.0                # share of sound effects from recordings
     real_kits = 0.0                   # share of songs drummed on Hydrogen's recorded kits
+    sparse_bands = 0.0                # share of music4 examples with parts of the band left out
 
     [optim]
     lr = 1e-3
@@ -104,6 +105,9 @@ class DataSection:
     #: share of songs whose drums play on Hydrogen's recorded multi-sampled kits
     #: (seplive.data.kits); needs hydrogen-drumkits
     real_kits: float = 0.0
+    #: share of music4 examples played by part of the band: each part left out at even odds,
+    #: its target silent (seplive.data.mixing.sparse_parts)
+    sparse_bands: float = 0.0
 
 
 @dataclass
@@ -218,7 +222,7 @@ def _check(cfg: TrainConfig) -> None:
     if not 0.0 <= cfg.data.flite_speech <= 1.0:
         raise ConfigError(f"config key 'data.flite_speech' must be in [0, 1], got {cfg.data.flite_speech}")
     for key in ("studio_mix", "produced_mix", "loud_master", "spoken_vocals", "recorded_speech", "recorded_sfx",
-                "real_kits"):
+                "real_kits", "sparse_bands"):
         if not 0.0 <= getattr(cfg.data, key) <= 1.0:
             raise ConfigError(f"config key 'data.{key}' must be in [0, 1], got {getattr(cfg.data, key)}")
     if not 0.0 < cfg.loss.inactive_weight <= 1.0:

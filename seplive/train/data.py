@@ -117,6 +117,7 @@ def make_sampler(data: Any) -> ExampleSource:
         "recorded_speech": data.recorded_speech,
         "recorded_sfx": data.recorded_sfx,
         "real_kits": data.real_kits,
+        "sparse_bands": data.sparse_bands,
     }
     if data.tasks is not None:
         kw["tasks"] = list(data.tasks)

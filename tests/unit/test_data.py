@@ -709,6 +709,26 @@ def test_real_kits_replace_only_the_drums_and_zero_keeps_every_song():
         MixtureSampler(**kw, real_kits=-0.5)
 
 
+def test_sparse_bands_leave_parts_out_and_zero_keeps_every_example():
+    kw = dict(seed=8, sample_rate=16000, seconds=1.0, tasks=["music4"], songs_reuse=1)
+    plain, zero, sparse = MixtureSampler(**kw), MixtureSampler(**kw, sparse_bands=0.0), MixtureSampler(**kw, sparse_bands=1.0)
+    left_out = 0
+    for i in range(6):
+        a, b, c = plain.example(i), zero.example(i), sparse.example(i)
+        np.testing.assert_array_equal(a.mixture, b.mixture)
+        np.testing.assert_array_equal(a.targets, b.targets)
+        silent = [augment.rms(t) == 0.0 for t in c.targets]
+        assert not all(silent)
+        left_out += sum(silent)
+        np.testing.assert_allclose(c.mixture, c.targets.sum(axis=0), atol=1e-6)  # the mix is what plays
+    assert left_out >= 6  # about half of 24 parts
+    share = [mixing.sparse_parts(np.random.default_rng(k), 0.3) for k in range(400)]
+    assert 0.2 < sum(not all(s) for s in share) / 400 < 0.35  # a share of examples is sparse...
+    assert all(any(s) for s in share)  # ... and one part always plays
+    with pytest.raises(ValueError, match="sparse_bands must be between 0 and 1"):
+        MixtureSampler(**kw, sparse_bands=2.0)
+
+
 def test_a_packed_copy_of_a_kit_reads_like_the_original(tmp_path, monkeypatch):
     """scripts/pack_recordings.py's copy (Ogg hits, renamed in drumkit.xml), found through
     SEPLIVE_PACKAGES as on a machine without apt."""
