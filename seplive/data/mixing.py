@@ -104,6 +104,8 @@ class MixtureSampler:
     multi-sampled kits (``seplive.data.kits``) instead of a soundfont's; at 0 nothing is drawn.
     ``sparse_bands``: the share of ``music4`` examples played by part of the band
     (:func:`sparse_parts`: each part left out at even odds, its target silent); at 0 nothing is drawn.
+    ``two_hands``: the share of songs whose piano, organ and string parts also play a low left
+    hand (``seplive.data.midi.left_hand``) in ``other``; at 0 nothing is drawn.
     """
 
     def __init__(self, seed: int = 0, sample_rate: int = 48000, seconds: float = 4.0, channels: int = 2,
@@ -111,7 +113,8 @@ class MixtureSampler:
                  song_cache: int = 4, stream: int = 0, sung_vocals: float = 0.7, gm_effects: float = 0.2,
                  flite_speech: float = 0.0, studio_mix: float = 0.0, produced_mix: float = 0.0,
                  loud_master: float = 0.0, spoken_vocals: float = 0.0, recorded_speech: float = 0.0,
-                 recorded_sfx: float = 0.0, real_kits: float = 0.0, sparse_bands: float = 0.0) -> None:
+                 recorded_sfx: float = 0.0, real_kits: float = 0.0, sparse_bands: float = 0.0,
+                 two_hands: float = 0.0) -> None:
         if tasks is not None:
             unknown = [t for t in tasks if t not in TASKS]
             if unknown or not tasks:
@@ -137,7 +140,7 @@ class MixtureSampler:
         if not 0.0 <= self.studio_mix <= 1.0:
             raise ValueError(f"studio_mix must be between 0 and 1, not {studio_mix}")
         for name in ("produced_mix", "loud_master", "spoken_vocals", "recorded_speech", "recorded_sfx", "real_kits",
-                     "sparse_bands"):
+                     "sparse_bands", "two_hands"):
             value = float(locals()[name])
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1, not {value}")

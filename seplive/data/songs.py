@@ -23,6 +23,7 @@ def render_song(sampler, song: int) -> dict[str, np.ndarray]:
     prod = np.random.default_rng([sampler.seed, 0x55, sampler.stream, song]) if sampler.produced(song) else None
     seconds = max(2 * sampler.seconds, 8.0)
     s = midi.compose(rng, seconds)
+    _two_hands(sampler, s, song)
     total = s.seconds
     stems = {role: np.zeros((2, int(round(total * sampler.sample_rate))), np.float32) for role in INSTRUMENTS}
     for part in s.parts:
@@ -67,3 +68,16 @@ def render_song(sampler, song: int) -> dict[str, np.ndarray]:
         for role in ("drums", "bass", "vocals"):
             stems[role] = produce.stem(prod, stems[role], sampler.sample_rate, role)
     return stems
+
+
+def _two_hands(sampler, s: midi.Song, song: int) -> None:
+    """In ``sampler.two_hands`` of the songs, the piano, organ and string parts of ``other``
+    get a low left hand (:func:`seplive.data.midi.left_hand`).  Its own random stream: the
+    notes grow, every other draw of the song stays put."""
+    if sampler.two_hands <= 0:
+        return
+    hands = np.random.default_rng([sampler.seed, 0x5C, sampler.stream, song])
+    if hands.random() < sampler.two_hands:
+        for part in s.part("other"):
+            if part.program in midi.TWO_HANDED:
+                part.notes = part.notes + midi.left_hand(hands, s, part)

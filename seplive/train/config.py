@@ -28,6 +28,7 @@ Layout (every key optional except ``model.architecture``)::
     recorded_sfx = 0.0                # share of sound effects from recordings
     real_kits = 0.0                   # share of songs drummed on Hydrogen's recorded kits
     sparse_bands = 0.0                # share of music4 examples with parts of the band left out
+    two_hands = 0.0                   # share of songs whose keyboards and strings play low too
 
     [optim]
     lr = 1e-3
@@ -108,6 +109,9 @@ class DataSection:
     #: share of music4 examples played by part of the band: each part left out at even odds,
     #: its target silent (seplive.data.mixing.sparse_parts)
     sparse_bands: float = 0.0
+    #: share of songs whose piano, organ and string parts also play a low left hand in
+    #: "other" (seplive.data.midi.left_hand)
+    two_hands: float = 0.0
 
 
 @dataclass
@@ -222,7 +226,8 @@ def _check(cfg: TrainConfig) -> None:
     if not 0.0 <= cfg.data.flite_speech <= 1.0:
         raise ConfigError(f"config key 'data.flite_speech' must be in [0, 1], got {cfg.data.flite_speech}")
     for key in ("studio_mix", "produced_mix", "loud_master", "spoken_vocals", "recorded_speech", "recorded_sfx",
-                "real_kits", "sparse_bands"):
+                "real_kits", "sparse_bands",
+                "two_hands"):
         if not 0.0 <= getattr(cfg.data, key) <= 1.0:
             raise ConfigError(f"config key 'data.{key}' must be in [0, 1], got {getattr(cfg.data, key)}")
     if not 0.0 < cfg.loss.inactive_weight <= 1.0:

@@ -118,6 +118,7 @@ def make_sampler(data: Any) -> ExampleSource:
         "recorded_sfx": data.recorded_sfx,
         "real_kits": data.real_kits,
         "sparse_bands": data.sparse_bands,
+        "two_hands": data.two_hands,
     }
     if data.tasks is not None:
         kw["tasks"] = list(data.tasks)

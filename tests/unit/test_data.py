@@ -729,6 +729,35 @@ def test_sparse_bands_leave_parts_out_and_zero_keeps_every_example():
         MixtureSampler(**kw, sparse_bands=2.0)
 
 
+def _low_share(x: np.ndarray, rate: int, below_hz: float = 180.0) -> float:
+    """The share of ``x``'s energy below ``below_hz``."""
+    power = np.abs(np.fft.rfft(x.sum(axis=0))) ** 2
+    return float(power[np.fft.rfftfreq(x.shape[-1], 1 / rate) < below_hz].sum() / power.sum())
+
+
+def test_two_hands_add_low_notes_to_keyboards_only_and_zero_keeps_every_song():
+    from seplive.data import midi
+
+    song = midi.compose(np.random.default_rng(3), 8.0)
+    part = midi.Part("other", 0, [])
+    notes = midi.left_hand(np.random.default_rng(4), song, part)
+    assert notes and all(31 <= n.pitch <= 54 for n in notes)
+    assert {int(n.start // song.beats_per_bar) for n in notes} == set(range(song.bars))  # a note every bar
+    kw = dict(seed=5, sample_rate=16000, seconds=1.0, tasks=["music4"], songs_reuse=1)
+    plain, zero, hands = MixtureSampler(**kw), MixtureSampler(**kw, two_hands=0.0), MixtureSampler(**kw, two_hands=1.0)
+    grew = 0
+    for k in range(2):  # seed 5's first two songs each have a piano, organ or string part
+        a, b, c = plain.song_stems(k), zero.song_stems(k), hands.song_stems(k)
+        for role in a:
+            np.testing.assert_array_equal(a[role], b[role])
+        for role in ("drums", "bass", "vocals"):
+            np.testing.assert_array_equal(a[role], c[role])
+        grew += _low_share(c["other"], 16000) > 1.3 * _low_share(a["other"], 16000)
+    assert grew == 2
+    with pytest.raises(ValueError, match="two_hands must be between 0 and 1"):
+        MixtureSampler(**kw, two_hands=1.5)
+
+
 def test_a_packed_copy_of_a_kit_reads_like_the_original(tmp_path, monkeypatch):
     """scripts/pack_recordings.py's copy (Ogg hits, renamed in drumkit.xml), found through
     SEPLIVE_PACKAGES as on a machine without apt."""
