@@ -9,6 +9,7 @@ import os
 
 import pytest
 
+from tests.support.rerun import rerun
 from tests.support.soakrun import soak, summary
 
 
@@ -47,10 +48,9 @@ def test_osc_flood_during_a_live_run_changes_nothing_audible():
     """10,000 datagrams per second (valid, malformed, oversized, deep bundles) at the
     control port for most of the run: no more misses than a quiet run, no memory growth."""
     seconds = 16.0
-    for _ in range(3):  # a flood that costs hops costs them every run; a VM's stall (a loop gap) is a one-off
-        r = soak(seconds, model="center", warmup_s=4.0, flood_rate=10000, flood_at=(4.0, 12.0))
-        if r["report"]["deadline_misses"] <= 3:
-            break
+    # a flood that costs hops costs them every run; a VM's stall (a loop gap) is a one-off
+    r = rerun(lambda i: soak(seconds, model="center", warmup_s=4.0, flood_rate=10000, flood_at=(4.0, 12.0)),
+              lambda r: r["report"]["deadline_misses"] <= 3)
     _check(r, seconds)
     assert r["flood"]["datagrams"] > 0.8 * 10000 * 8, r["flood"]
     assert r["report"]["deadline_misses"] <= 3, summary(r)

@@ -15,6 +15,8 @@ from pythonosc.osc_packet import OscPacket
 from seplive.control.osc import OscControl
 from seplive.session import Session, SessionConfig
 
+from .rerun import rerun
+
 RATE = 48000
 
 
@@ -143,8 +145,4 @@ def without_misses(attempt, tries: int = 3):
     hop: on a busy machine (a CI VM's stall) that is a one-off of the machine, not of the
     code under test, and it would spoil a sample-exact check of the output.  The caller
     asserts on the audio, never on the miss count (a count of wall-clock events)."""
-    for i in range(tries):
-        out = attempt(i)
-        if out[0].report["deadline_misses"] == 0:
-            break
-    return out
+    return rerun(attempt, lambda out: out[0].report["deadline_misses"] == 0, tries)
