@@ -213,9 +213,10 @@ def _melody(rng: np.random.Generator, chords, bpb: int, root: int, scale: tuple[
     return notes
 
 
-#: GM programs a player plays with two hands or with a low register of their own: pianos,
-#: electric pianos, organs and the string section
-TWO_HANDED = frozenset(range(0, 8)) | frozenset(range(16, 24)) | frozenset((48, 49, 50))
+#: GM programs that hold a low note (organs and the string section) and those that also
+#: strike one (pianos and electric pianos): the parts that get a left hand
+HELD_LOW = frozenset(range(16, 24)) | frozenset((48, 49, 50))
+TWO_HANDED = frozenset(range(0, 8)) | HELD_LOW
 
 
 def left_hand(rng: np.random.Generator, song: Song, part: Part) -> list[Note]:
@@ -223,22 +224,19 @@ def left_hand(rng: np.random.Generator, song: Song, part: Part) -> list[Note]:
     chord root an octave or two under the chord (MIDI 31-54, the bass player's register), held
     through the bar (a pedal, a low string line) or struck on the strong beats (a pianist's
     left hand), sometimes doubled at the octave."""
-    held = part.program in (16, 17, 18, 19, 20, 21, 22, 23, 48, 49, 50) or rng.random() < 0.3
+    held = part.program in HELD_LOW or rng.random() < 0.3
     octave = bool(rng.random() < 0.4)
     bpb = song.beats_per_bar
-    strong = [0.0, 2.0] if bpb == 4 else [0.0]
+    starts, length = ([0.0, 2.0], 2.0) if bpb == 4 and not held else ([0.0], float(bpb))
     notes = []
     for bar, chord in enumerate(song.chords):
         low = chord[0] % 12 + 36
         if low > 48 or (low > 42 and rng.random() < 0.5):
             low -= 12
         low = max(low, 31)
-        pitches = [low, low + 12] if octave else [low]
         vel = int(rng.integers(60, 100))
-        starts = [0.0] if held else strong
         for t in starts:
-            length = (bpb if held else 2.0 if bpb == 4 else float(bpb)) * 0.95
-            notes += [Note(bar * bpb + t, length, p, vel) for p in pitches]
+            notes += [Note(bar * bpb + t, 0.95 * length, p, vel) for p in ([low, low + 12] if octave else [low])]
     return notes
 
 

@@ -226,8 +226,7 @@ def _check(cfg: TrainConfig) -> None:
     if not 0.0 <= cfg.data.flite_speech <= 1.0:
         raise ConfigError(f"config key 'data.flite_speech' must be in [0, 1], got {cfg.data.flite_speech}")
     for key in ("studio_mix", "produced_mix", "loud_master", "spoken_vocals", "recorded_speech", "recorded_sfx",
-                "real_kits", "sparse_bands",
-                "two_hands"):
+                "real_kits", "sparse_bands", "two_hands"):
         if not 0.0 <= getattr(cfg.data, key) <= 1.0:
             raise ConfigError(f"config key 'data.{key}' must be in [0, 1], got {getattr(cfg.data, key)}")
     if not 0.0 < cfg.loss.inactive_weight <= 1.0:
