@@ -6,7 +6,7 @@
 #   mido, espeakng-loader, soundfile, soxr, cffi, pycparser, pedalboard), three soundfonts
 #   (TimGM6mb, sf_GMbank, the avldrums Black Pearl kit: 29 MB), flite with its libraries
 #   (12 MB packed), from RUN_DIR a run to resume, and in .gpu/packages the recorded voices,
-#   effects and drum kits training reads from Debian packages (31 MiB, scripts/
+#   effects and drum kits training reads from Debian packages (56 MiB, scripts/
 #   pack_recordings.py).  All of it is more than one call carries (64 MiB): carry
 #   .gpu/packages in a first call (`true` will do; it stays there while the machine is held),
 #   then .gpu/whl .gpu/sf .gpu/run .gpu/flite.tar.xz with `start`.

@@ -1,6 +1,7 @@
 """Copy what training reads from Debian packages into one folder, compactly, for a machine
-without apt (a lent GPU box): the recorded voices and effects (seplive.data.clips) and the
-usable Hydrogen kits (seplive.data.kits), at their own paths under OUT.  There,
+without apt (a lent GPU box): the recorded voices and effects (seplive.data.clips), KLettres'
+readers when installed (re-encoded as mono Ogg: they are 36 MiB as shipped), and the usable
+Hydrogen kits (seplive.data.kits), at their own paths under OUT.  There,
 ``SEPLIVE_PACKAGES=OUT`` points the generator at the copy.
 
     python scripts/pack_recordings.py .gpu/packages [--quality 0.4]
@@ -29,14 +30,17 @@ def _place(out: Path, path: Path) -> Path:
     return dest
 
 
-def _copy_or_encode(out: Path, path: Path, quality: float) -> Path:
-    """The file's copy under ``out`` (Ogg as is, anything else re-encoded to Ogg Vorbis)."""
-    if path.suffix.lower() == ".ogg":
+def _copy_or_encode(out: Path, path: Path, quality: float, mono: bool = False) -> Path:
+    """The file's copy under ``out`` (Ogg as is, anything else, or anything with ``mono``,
+    re-encoded to Ogg Vorbis; ``mono`` averages the channels)."""
+    if path.suffix.lower() == ".ogg" and not mono:
         dest = _place(out, path)
         shutil.copyfile(path, dest)
         return dest
     dest = _place(out, path.with_suffix(".ogg"))
     x, rate = sf.read(path, dtype="float32", always_2d=True)
+    if mono:
+        x = x.mean(axis=1, keepdims=True)
     sf.write(dest, x, rate, format="OGG", subtype="VORBIS", compression_level=1.0 - quality)
     return dest
 
@@ -57,6 +61,9 @@ def main() -> None:
     files = [f for pack in clips.voice_packs().values() for f in pack] + list(clips.effect_files())
     for f in files:
         _copy_or_encode(args.out, f, args.quality)
+    letters = [f for pack in clips.letter_packs().values() for f in pack]
+    for f in letters:
+        _copy_or_encode(args.out, f, args.quality, mono=True)
     n_hits = 0
     for kit in kits.kits():
         renamed: dict[str, str] = {}
@@ -69,7 +76,7 @@ def main() -> None:
         xml = _rename(xml, renamed)
         _place(args.out, folder / "drumkit.xml").write_text(xml, encoding="utf-8")
     size = sum(p.stat().st_size for p in args.out.rglob("*") if p.is_file())
-    print(f"pack_recordings: {len(files)} voice and effect clips, {len(kits.kits())} kits ({n_hits} hits) "
+    print(f"pack_recordings: {len(files)} voice and effect clips, {len(letters)} KLettres clips, {len(kits.kits())} kits ({n_hits} hits) "
           f"in {args.out}: {size / 2**20:.1f} MiB")
 
 

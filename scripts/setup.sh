@@ -11,10 +11,11 @@ cd "$(dirname "$0")/.."
 # (seplive.data.panel, docs/real-panel.md).  hedgewars-data (156 MB), tuxpaint-data,
 # frozen-bubble-data and pingus-data: recorded voices and effects for *training* only
 # (seplive.data.clips); hydrogen-drumkits (218 MB): recorded multi-sampled drum kits for
-# training (seplive.data.kits); sources the panel does not use
+# training (seplive.data.kits); klettres-data (50 MB): people reading letters and syllables in
+# 19 languages, more recorded voices for training (seplive.data.clips); sources the panel does not use
 APT_PACKAGES=(libsndfile1 libportaudio2 pulseaudio pulseaudio-utils libasound2-plugins alsa-utils jackd2 espeak-ng flite sox tmux
               timgm6mb-soundfont csound-soundfont avldrums.lv2-soundfont sonic-pi-samples lmms-common
-              hedgewars-data tuxpaint-data frozen-bubble-data pingus-data hydrogen-drumkits)
+              hedgewars-data tuxpaint-data frozen-bubble-data pingus-data hydrogen-drumkits klettres-data)
 
 if command -v apt-get >/dev/null 2>&1; then
   missing=()

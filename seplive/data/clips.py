@@ -13,6 +13,12 @@ that none of these folders is one of the panel's):
 - ``tuxpaint-data``, ``frozen-bubble-data``, ``pingus-data``: interface and game effects
   (clicks, bubbles, a harp glissando, applause, a typewriter, splashes), less their music and
   their spoken lines.
+- ``klettres-data``: KLettres' readers, one per language folder and kind (letters, syllables):
+  people reading single letters and syllables in 19 languages (Arabic, Czech, Danish, German,
+  two Englishes, Spanish, French, Hebrew, Italian, Lithuanian, Malayalam, Norwegian, Low
+  German, Dutch, Brazilian Portuguese, Russian, Tswana, Ukrainian), 0.2-3 s a clip.  Readers
+  whose noise floor sits within 30 dB of their voice are left out (measured: ``NOISY_READERS``).
+  ``recorded_speech(..., letters=x)`` draws that share of its speakers from them.
 
 ``recorded_speech(rng, seconds, rate)`` is one speaker (a pack) saying random lines of theirs
 with pauses; ``recorded_effects(rng, rate, seconds)`` is one to four effects at random times.
@@ -32,10 +38,15 @@ import soxr
 
 from .packaged import packaged
 
-__all__ = ["VOICE_ROOT", "EFFECT_ROOTS", "NEEDS", "voice_packs", "effect_files", "available", "recorded_speech",
-           "recorded_effects", "roots"]
+__all__ = ["VOICE_ROOT", "LETTER_ROOT", "EFFECT_ROOTS", "NEEDS", "LETTER_NEEDS", "voice_packs", "letter_packs",
+           "effect_files", "available", "letters_available", "recorded_speech", "recorded_effects", "roots"]
 
 VOICE_ROOT = packaged("/usr/share/games/hedgewars/Data/Sounds/voices")
+#: KLettres' recordings: <language>/alpha (letters) and <language>/syllab (syllables)
+LETTER_ROOT = packaged("/usr/share/klettres")
+#: readers whose quietest tenth of 20 ms frames is within 30 dB of the loudest (hiss or room noise
+#: that a "speech" target would teach the model to keep)
+NOISY_READERS = ("cs/syllab", "hu/alpha", "hu/syllab", "it/syllab", "ml/alpha")
 #: folders of effects, each with the files in it that are not effects (music, notes, voices)
 EFFECT_ROOTS: dict[Path, tuple[str, ...]] = {
     packaged("/usr/share/games/hedgewars/Data/Sounds"): (
@@ -52,12 +63,13 @@ NOT_VOICES = ("Robot",)
 #: what to install when they are missing
 NEEDS = ("Debian's hedgewars-data, tuxpaint-data, frozen-bubble-data and pingus-data (scripts/setup.sh "
          "installs them; or a copy under $SEPLIVE_PACKAGES)")
+LETTER_NEEDS = "Debian's klettres-data (scripts/setup.sh installs it; or a copy under $SEPLIVE_PACKAGES)"
 AUDIO = (".ogg", ".wav", ".flac")
 
 
 def roots() -> list[Path]:
     """Every folder this module reads (for the panel's held-out check)."""
-    return [VOICE_ROOT, *EFFECT_ROOTS]
+    return [VOICE_ROOT, LETTER_ROOT, *EFFECT_ROOTS]
 
 
 def _audio_files(folder: Path, skip: tuple[str, ...] = ()) -> list[Path]:
@@ -77,6 +89,26 @@ def voice_packs() -> dict[str, tuple[Path, ...]]:
         if d.is_dir() and d.name not in NOT_VOICES and len(files) >= 10:
             packs[d.name] = tuple(files)
     return packs
+
+
+@functools.cache
+def letter_packs() -> dict[str, tuple[Path, ...]]:
+    """``"<language>/<alpha|syllab>"`` -> its clips, for every KLettres reader with at least ten
+    clips, less ``NOISY_READERS``."""
+    if not LETTER_ROOT.is_dir():
+        return {}
+    packs = {}
+    for lang in sorted(d for d in LETTER_ROOT.iterdir() if d.is_dir()):
+        for kind in ("alpha", "syllab"):
+            name, files = f"{lang.name}/{kind}", _audio_files(lang / kind)
+            if name not in NOISY_READERS and len(files) >= 10:
+                packs[name] = tuple(files)
+    return packs
+
+
+def letters_available() -> bool:
+    """Whether KLettres' readers are installed (at least ten of them)."""
+    return len(letter_packs()) >= 10
 
 
 @functools.cache
@@ -105,12 +137,18 @@ def _need(what: str, ok: bool) -> None:
         raise RuntimeError(f"recorded {what} need {NEEDS}")
 
 
-def recorded_speech(rng: np.random.Generator, seconds: float, rate: int) -> np.ndarray:
+def recorded_speech(rng: np.random.Generator, seconds: float, rate: int, letters: float = 0.0) -> np.ndarray:
     """One speaker (a random pack) saying random lines of theirs, -6..0 dB each, with 0.1-0.6 s
     between them, for about ``seconds``; the voice resampled by 0.92-1.08 (pitch and formants
-    together) so that no two examples share a speaker exactly.  Mono float32, at most
-    ``seconds`` long (it may be shorter: the caller places it)."""
-    packs = voice_packs()
+    together) so that no two examples share a speaker exactly.  ``letters`` of the speakers
+    are KLettres readers (letters and syllables) instead of hedgewars' packs; at 0 nothing is
+    drawn for it.  Mono float32, at most ``seconds`` long (it may be shorter: the caller places it)."""
+    if letters > 0 and rng.random() < letters:
+        packs = letter_packs()
+        if not packs:
+            raise RuntimeError(f"KLettres' readers need {LETTER_NEEDS}")
+    else:
+        packs = voice_packs()
     _need("voices", bool(packs))
     names = sorted(packs)
     files = packs[names[int(rng.integers(len(names)))]]

@@ -99,7 +99,8 @@ class MixtureSampler:
     ``recorded_speech``, ``recorded_sfx``: the shares of speech (and of spoken leads) said by
     recorded voices, and of foreground effects that are recordings (``seplive.data.clips``:
     Debian game data packages the real-recording panel does not use).  At 0 nothing is drawn
-    for them.
+    for them.  ``letter_voices``: the share of those recorded speakers who are KLettres' readers
+    (``clips.letter_packs``); at 0 nothing is drawn for it.
     ``real_kits``: the share of songs whose drum part is played on one of Hydrogen's recorded,
     multi-sampled kits (``seplive.data.kits``) instead of a soundfont's; at 0 nothing is drawn.
     ``sparse_bands``: the share of ``music4`` examples played by part of the band
@@ -114,7 +115,7 @@ class MixtureSampler:
                  flite_speech: float = 0.0, studio_mix: float = 0.0, produced_mix: float = 0.0,
                  loud_master: float = 0.0, spoken_vocals: float = 0.0, recorded_speech: float = 0.0,
                  recorded_sfx: float = 0.0, real_kits: float = 0.0, sparse_bands: float = 0.0,
-                 two_hands: float = 0.0) -> None:
+                 two_hands: float = 0.0, letter_voices: float = 0.0) -> None:
         if tasks is not None:
             unknown = [t for t in tasks if t not in TASKS]
             if unknown or not tasks:
@@ -131,24 +132,20 @@ class MixtureSampler:
         self.stream = int(stream)
         self.sung_vocals = float(sung_vocals)  # share of songs whose vocals espeak-ng sings
         self.gm_effects = float(gm_effects)  # share of sfx/sfxbg sources from GM effect programs
-        self.flite_speech = float(flite_speech)
-        if not 0.0 <= self.flite_speech <= 1.0:
-            raise ValueError(f"flite_speech must be between 0 and 1, not {flite_speech}")
-        if self.flite_speech > 0 and not speech.flite_available():
-            raise ValueError("flite_speech > 0 needs the flite command (apt-get install flite)")
-        self.studio_mix = float(studio_mix)
-        if not 0.0 <= self.studio_mix <= 1.0:
-            raise ValueError(f"studio_mix must be between 0 and 1, not {studio_mix}")
-        for name in ("produced_mix", "loud_master", "spoken_vocals", "recorded_speech", "recorded_sfx", "real_kits",
-                     "sparse_bands", "two_hands"):
+        for name in ("flite_speech", "studio_mix", "produced_mix", "loud_master", "spoken_vocals", "recorded_speech",
+                     "recorded_sfx", "real_kits", "sparse_bands", "two_hands", "letter_voices"):
             value = float(locals()[name])
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1, not {value}")
             setattr(self, name, value)
+        if self.flite_speech > 0 and not speech.flite_available():
+            raise ValueError("flite_speech > 0 needs the flite command (apt-get install flite)")
         if self.produced_mix > 0 and not produce.available():
             raise ValueError("produced_mix > 0 needs pedalboard (pip install pedalboard, the 'data' extra)")
         if (self.recorded_speech > 0 or self.recorded_sfx > 0) and not clips.available():
             raise ValueError(f"recorded_speech/recorded_sfx > 0 need {clips.NEEDS}")
+        if self.letter_voices > 0 and self.recorded_speech > 0 and not clips.letters_available():
+            raise ValueError(f"letter_voices > 0 needs {clips.LETTER_NEEDS}")
         if self.real_kits > 0 and not kits.available():
             raise ValueError(f"real_kits > 0 needs {kits.NEEDS}")
         self.length = int(round(self.seconds * self.sample_rate))
@@ -216,7 +213,8 @@ class MixtureSampler:
 
     def _speech(self, rng: np.random.Generator) -> np.ndarray:
         if self.recorded_speech > 0 and rng.random() < self.recorded_speech:
-            audio, rate = clips.recorded_speech(rng, self.seconds, self.sample_rate), self.sample_rate
+            audio, rate = (clips.recorded_speech(rng, self.seconds, self.sample_rate, self.letter_voices),
+                           self.sample_rate)
         else:
             audio, rate = speech.random_speech(rng, self.seconds, self.flite_speech)
         if rate != self.sample_rate:

@@ -57,7 +57,7 @@ def render_song(sampler, song: int) -> dict[str, np.ndarray]:
     if sampler.spoken(song):  # the sung lead is rendered all the same, so the other draws stay put
         voice = np.random.default_rng([sampler.seed, 0x57, sampler.stream, song])
         if sampler.recorded_speech > 0 and voice.random() < sampler.recorded_speech:
-            said = clips.recorded_speech(voice, total, sampler.sample_rate)[: stems["vocals"].shape[-1]]
+            said = clips.recorded_speech(voice, total, sampler.sample_rate, sampler.letter_voices)[: stems["vocals"].shape[-1]]
             lead = np.zeros_like(stems["vocals"])
             lead[:, : len(said)] = said
             stems["vocals"] = lead

@@ -29,6 +29,7 @@ Layout (every key optional except ``model.architecture``)::
     real_kits = 0.0                   # share of songs drummed on Hydrogen's recorded kits
     sparse_bands = 0.0                # share of music4 examples with parts of the band left out
     two_hands = 0.0                   # share of songs whose keyboards and strings play low too
+    letter_voices = 0.0               # share of recorded speakers who are KLettres' readers
 
     [optim]
     lr = 1e-3
@@ -112,6 +113,9 @@ class DataSection:
     #: share of songs whose piano, organ and string parts also play a low left hand in
     #: "other" (seplive.data.midi.left_hand)
     two_hands: float = 0.0
+    #: share of the recorded speakers (recorded_speech) who are KLettres' readers reading
+    #: letters and syllables in 19 languages (seplive.data.clips); needs klettres-data
+    letter_voices: float = 0.0
 
 
 @dataclass
@@ -226,7 +230,7 @@ def _check(cfg: TrainConfig) -> None:
     if not 0.0 <= cfg.data.flite_speech <= 1.0:
         raise ConfigError(f"config key 'data.flite_speech' must be in [0, 1], got {cfg.data.flite_speech}")
     for key in ("studio_mix", "produced_mix", "loud_master", "spoken_vocals", "recorded_speech", "recorded_sfx",
-                "real_kits", "sparse_bands", "two_hands"):
+                "real_kits", "sparse_bands", "two_hands", "letter_voices"):
         if not 0.0 <= getattr(cfg.data, key) <= 1.0:
             raise ConfigError(f"config key 'data.{key}' must be in [0, 1], got {getattr(cfg.data, key)}")
     if not 0.0 < cfg.loss.inactive_weight <= 1.0:

@@ -119,6 +119,7 @@ def make_sampler(data: Any) -> ExampleSource:
         "real_kits": data.real_kits,
         "sparse_bands": data.sparse_bands,
         "two_hands": data.two_hands,
+        "letter_voices": data.letter_voices,
     }
     if data.tasks is not None:
         kw["tasks"] = list(data.tasks)

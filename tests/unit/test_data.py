@@ -661,6 +661,36 @@ def test_recorded_shares_replace_speech_effects_and_leads_and_zero_keeps_every_e
             MixtureSampler(**kw, **{name: 1.5})
 
 
+def test_klettres_readers_are_installed_and_the_noisy_ones_left_out():
+    from seplive.data import clips
+
+    assert clips.letters_available(), "scripts/setup.sh installs klettres-data"
+    packs = clips.letter_packs()
+    assert len(packs) >= 25 and all(len(f) >= 10 for f in packs.values())
+    assert {"en/alpha", "fr/syllab", "ru/alpha"} <= set(packs) and not set(packs) & set(clips.NOISY_READERS)
+    assert clips.LETTER_ROOT in clips.roots()  # so the panel's held-out check sees it
+
+
+def test_letter_voices_draw_klettres_readers_and_zero_keeps_every_example():
+    kw = dict(seed=5, sample_rate=16000, seconds=1.0, tasks=["speech_sfx"], songs_reuse=1, recorded_speech=1.0)
+    plain, zero = MixtureSampler(**kw), MixtureSampler(**kw, letter_voices=0.0)
+    letters = MixtureSampler(**kw, letter_voices=1.0)
+    changed = 0
+    for i in range(4):
+        a, b, c = plain.example(i), zero.example(i), letters.example(i)
+        np.testing.assert_array_equal(a.targets, b.targets)
+        assert np.array_equal(c.targets.sum(axis=0), c.mixture) and augment.rms(c.targets[0]) > 1e-4
+        changed += not np.allclose(a.targets[0], c.targets[0])
+    assert changed == 4
+    from seplive.data import clips
+
+    rng = np.random.default_rng(2)
+    said = clips.recorded_speech(rng, 2.0, 16000, letters=1.0)
+    assert said.shape == (32000,) and np.isfinite(said).all() and augment.rms(said) > 1e-3
+    with pytest.raises(ValueError, match="letter_voices must be between 0 and 1"):
+        MixtureSampler(**kw, letter_voices=2.0)
+
+
 def test_hydrogen_kits_are_read_and_their_pieces_named():
     from seplive.data import kits
 

@@ -174,7 +174,7 @@ def test_config_errors_name_the_key():
     with pytest.raises(ConfigError, match=r"'data.studio_mix' must be in \[0, 1\]"):
         toy_config(data={"studio_mix": 1.5})
     for key in ("produced_mix", "loud_master", "spoken_vocals", "recorded_speech", "recorded_sfx", "real_kits",
-                "sparse_bands", "two_hands"):
+                "sparse_bands", "two_hands", "letter_voices"):
         with pytest.raises(ConfigError, match=rf"'data.{key}' must be in \[0, 1\]"):
             toy_config(data={key: -0.1})
     with pytest.raises(ConfigError, match=r"'data.dropout' must be in \[0, 1\)"):
