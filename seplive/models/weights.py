@@ -27,7 +27,7 @@ from .sidecar import CheckpointError, read_sidecar, sidecar_path, write_sidecar
 
 __all__ = [
     "CheckpointError", "save_weights", "save_resume", "load_resume", "load_model", "load_init", "load_into",
-    "read_sidecar", "sidecar_path",
+    "read_sidecar", "sidecar_path", "average_weights",
 ]  # fmt: skip
 
 
@@ -105,3 +105,43 @@ def load_init(model: nn.Module, weights: str | Path, architecture: str, options:
     before = meta.get("init")  # a fine-tune of a fine-tune counts every step
     earlier = before.get("step", 0) if isinstance(before, dict) else 0
     return {"weights": str(weights), "step": int(meta.get("step", 0)) + int(earlier)}
+
+
+def average_weights(
+    sources: list[str | Path], out: str | Path, shares: list[float] | None = None
+) -> Path:
+    """Write the weighted mean of the checkpoints ``sources`` (a "model soup") to ``out``.
+
+    Every source must load into the network its sidecar names (:func:`load_model`) and all
+    must name the same architecture, model options and audio format; ``shares`` (default:
+    equal) are the weights of the mean, positive, normalised to sum to 1.  The new sidecar is
+    the last source's, with ``averaged``: each source's path, total steps (its fine-tune's
+    start counted) and share.  Returns the weights path."""
+    if len(sources) < 2:
+        raise CheckpointError(f"averaging needs two checkpoints or more, got {len(sources)}")
+    shares = [1.0] * len(sources) if shares is None else [float(s) for s in shares]
+    if len(shares) != len(sources) or not all(s > 0 for s in shares):
+        raise CheckpointError(f"shares: one positive number per checkpoint ({len(sources)}), got {shares}")
+    total = sum(shares)
+    shares = [s / total for s in shares]
+    mean: dict[str, torch.Tensor] = {}
+    record, first = [], None
+    for path, share in zip(sources, shares, strict=True):
+        model, meta = load_model(path)
+        what = (meta["architecture"], meta["config"].get("model", {}).get("options", {}), meta["data"].get("sample_rate"),
+                meta["data"].get("channels"))
+        if first is None:
+            first = what
+        elif what != first:
+            raise CheckpointError(f"{path} is {what}, {sources[0]} is {first}: only one network's weights average")
+        for name, tensor in model.state_dict().items():
+            if tensor.is_floating_point():
+                mean[name] = mean.get(name, 0.0) + share * tensor.double()
+            else:
+                mean.setdefault(name, tensor.clone())
+        before = meta.get("init")
+        steps = int(meta.get("step", 0)) + (int(before.get("step", 0)) if isinstance(before, dict) else 0)
+        record.append({"weights": str(path), "steps": steps, "share": round(share, 6)})
+    model.load_state_dict({k: v.to(model.state_dict()[k].dtype) for k, v in mean.items()})
+    meta = {k: v for k, v in meta.items() if k not in ("metrics", "seplive_version")}
+    return save_weights(out, model, {**meta, "averaged": record})

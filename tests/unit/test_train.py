@@ -132,6 +132,35 @@ def test_init_from_a_checkpoint_of_another_model_fails_before_training(tmp_path)
         toy_config(train={"init_from": 3})
 
 
+def test_average_weights_is_the_weighted_mean_and_refuses_other_networks(tmp_path):
+    """scripts/average_weights.py: every float parameter is the shares' mean; the sidecar
+    names the sources and their total steps; another network's checkpoint is one line."""
+    src = ToySource(8000, 0.5, seed=4)
+    train(toy_config(), tmp_path / "a", source=src, echo=quiet)
+    cfg = toy_config(train={"steps": 2, "init_from": str(tmp_path / "a" / "model.pt")}, data={"seed": 9})
+    train(cfg, tmp_path / "b", source=src, echo=quiet)
+    a, b = (tmp_path / n / "model.pt" for n in "ab")
+    run = subprocess.run([sys.executable, str(ROOT / "scripts" / "average_weights.py"), str(a), str(b),
+                          "--shares", "3", "1", "--out", str(tmp_path / "s" / "model.pt")],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    wa, wb = (torch.load(p, weights_only=True) for p in (a, b))
+    soup = torch.load(tmp_path / "s" / "model.pt", weights_only=True)
+    moved = [k for k in wa if wa[k].is_floating_point() and not torch.equal(wa[k], wb[k])]
+    assert moved and all(torch.allclose(soup[k], 0.75 * wa[k] + 0.25 * wb[k], atol=1e-6) for k in moved)
+    side = json.loads((tmp_path / "s" / "model.json").read_text())
+    assert [(s["steps"], s["share"]) for s in side["averaged"]] == [(6, 0.75), (8, 0.25)]
+    model, _ = load_model(tmp_path / "s" / "model.pt")  # the soup loads like any checkpoint
+    assert sum(p.numel() for p in model.parameters()) > 0
+    train(toy_config(model={"architecture": "native", "options": {"preset": "tiny"}}), tmp_path / "n", source=src,
+          echo=quiet)
+    bad = subprocess.run([sys.executable, str(ROOT / "scripts" / "average_weights.py"), str(a),
+                          str(tmp_path / "n" / "model.pt"), "--out", str(tmp_path / "x.pt")],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "only one network" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "x.pt").exists()
+
+
 def test_lasaft_adapter_matches_the_network_separate():
     torch.manual_seed(0)
     model = build("lasaft", {"preset": "tiny"}, sample_rate=8000, channels=2).eval()
