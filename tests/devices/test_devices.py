@@ -307,14 +307,11 @@ def jack8():
         yield js
 
 
-def test_jack_stems_out_each_stem_on_its_own_pair(jack8, tmp_path):
-    """--stems-out over JACK: with center and two prompts, vocals, musicbg and rest each
-    arrive on their own pair of ports, and the pairs sum to the input."""
-    t = np.arange(int(3.5 * RATE)) / RATE
-    centre = 0.2 * np.sin(2 * np.pi * 440 * t)
-    sig = np.stack([centre + 0.2 * np.sin(2 * np.pi * 1250 * t), centre + 0.2 * np.sin(2 * np.pi * 3100 * t)], 1)
-    onset = int(1.5 * RATE)  # silence first: the ports are wired while it plays
-    sig[:onset] = 0
+def _jack_stems_run(jack8, tmp_path, sig, onset):
+    """One --stems-out run over JACK (center, vocals and musicbg) with ``sig`` played in;
+    returns the report, the six recorded channels, the loop delay and how far the pairs'
+    sum is from the input there (max abs; infinite where the input came back later than
+    half a second, or never)."""
     np.save(tmp_path / "sig.npy", sig.astype(np.float32))
     (tmp_path / "client.py").write_text(JACK_PLAYREC)
     report = tmp_path / "r.json"
@@ -338,25 +335,45 @@ def test_jack_stems_out_each_stem_on_its_own_pair(jack8, tmp_path):
                 proc.kill()
                 proc.wait()
     rep = json.loads(report.read_text())
-    assert rep["stem_layout"] == {"vocals": [1, 2], "musicbg": [3, 4], "rest": [5, 6]}
-    # the stems device alone sets the model's deadline: every block is pulled against its ring.
-    # (deadline_margin_ms_min is no proof: it is only set when a hop is still unfinished at
-    # the pull that needs it, which a fast model like center may never be in a short run)
-    assert rep["misses"]["deadline_pulls"] > 0.9 * rep["frames_out"] / 256, rep["misses"]
     y = np.load(tmp_path / "rec.npy")
-    pairs = y.reshape(len(y), 3, 2)
-    total = pairs.sum(axis=1)
+    total = y.reshape(len(y), 3, 2).sum(axis=1)
     # the input starts abruptly: where it comes back gives the delay; then the sum of the
     # pairs must be the input, sample for sample
     rough = int(np.argmax(np.abs(total[:, 0]) > 1e-3)) - onset  # (sin starts at 0: within a sample or two)
-    assert 0 < rough < RATE // 2
+    if not 0 < rough < RATE // 2:
+        return rep, y, rough, np.inf
     want = sig[onset + RATE // 2 : onset + RATE // 2 + RATE]
 
     def error(k):
         return np.abs(total[k + onset + RATE // 2 : k + onset + RATE // 2 + RATE] - want).max()
 
     k = min(range(rough - 3, rough + 4), key=error)
-    assert error(k) < 1e-5
+    return rep, y, k, error(k)
+
+
+def test_jack_stems_out_each_stem_on_its_own_pair(jack8, tmp_path):
+    """--stems-out over JACK: with center and two prompts, vocals, musicbg and rest each
+    arrive on their own pair of ports, and the pairs sum to the input.  A block the loop
+    lost to a stall of the machine (an underflow, a JACK xrun) breaks the sum in that run
+    only: such a run is run again (at most three times); the check is never widened."""
+    t = np.arange(int(3.5 * RATE)) / RATE
+    centre = 0.2 * np.sin(2 * np.pi * 440 * t)
+    sig = np.stack([centre + 0.2 * np.sin(2 * np.pi * 1250 * t), centre + 0.2 * np.sin(2 * np.pi * 3100 * t)], 1)
+    onset = int(1.5 * RATE)  # silence first: the ports are wired while it plays
+    sig[:onset] = 0
+
+    def attempt(i):
+        (tmp_path / str(i)).mkdir()
+        return _jack_stems_run(jack8, tmp_path / str(i), sig, onset)
+
+    rep, y, k, err = rerun(attempt, lambda out: out[3] < 1e-5)
+    assert rep["stem_layout"] == {"vocals": [1, 2], "musicbg": [3, 4], "rest": [5, 6]}
+    # the stems device alone sets the model's deadline: every block is pulled against its ring.
+    # (deadline_margin_ms_min is no proof: it is only set when a hop is still unfinished at
+    # the pull that needs it, which a fast model like center may never be in a short run)
+    assert rep["misses"]["deadline_pulls"] > 0.9 * rep["frames_out"] / 256, rep["misses"]
+    assert 0 < k < RATE // 2 and err < 1e-5, (k, err, rep.get("output_restarts"))
+    pairs = y.reshape(len(y), 3, 2)
     seg = slice(k + onset + RATE // 2, k + onset + RATE // 2 + RATE)
     f = np.fft.rfftfreq(RATE, 1 / RATE)
 
