@@ -419,9 +419,14 @@ def test_output_drift_is_compensated(pulse_server):
     from seplive.stream import devices
     from seplive.stream.audio_io import DeviceSink, DeviceSource
 
-    src = DeviceSource(devices.find_loopback(), channels=2, sample_rate=48050, blocksize=512)
-    snk = DeviceSink(devices.resolve("app_out", "output"), channels=2, sample_rate=48000, blocksize=512)
-    excess_per_s, fills = _drift_run(src, snk)
+    def attempt(i):
+        src = DeviceSource(devices.find_loopback(), channels=2, sample_rate=48050, blocksize=512)
+        snk = DeviceSink(devices.resolve("app_out", "output"), channels=2, sample_rate=48000, blocksize=512)
+        return (snk, *_drift_run(src, snk))
+
+    # a VM's stall in the 20 s (one CI run read a rate 788 frames a second *below* the
+    # clock) spoils that run only: it is run again, at most three times; the checks are not widened
+    snk, excess_per_s, fills = rerun(attempt, lambda out: out[1] > 20 and out[0].underflow_restarts == 0)
     assert excess_per_s > 20, excess_per_s  # the drift was real ...
 
     assert snk.drift_corrections > 0  # ... was corrected ...

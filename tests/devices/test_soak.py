@@ -32,7 +32,10 @@ def test_short_soak_with_the_default_model():
     seconds = 20.0
     from seplive.presets import DEFAULTS
 
-    r = soak(seconds, model=DEFAULTS["model"], warmup_s=5.0)
+    # a VM's stall (xruns; one CI run also started the model late, so the memory taken at
+    # warm-up missed it) is a one-off: such a run is run again, at most three times, and
+    # the last is checked with the bounds unchanged
+    r = rerun(lambda i: soak(seconds, model=DEFAULTS["model"], warmup_s=5.0), lambda r: r["report"]["xruns"] == 0)
     _check(r, seconds)
     # every miss is accounted for by its cause, and the model keeps up: a model slower than
     # real time would miss nearly every hop.  How many a steady run misses is a benchmark
