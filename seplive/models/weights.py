@@ -102,9 +102,15 @@ def load_init(model: nn.Module, weights: str | Path, architecture: str, options:
             f"train.init_from {weights} is {meta['architecture']} {theirs}, this run builds {architecture} {options}"
         )
     load_into(model, weights, "train.init_from: ", "the model")
-    before = meta.get("init")  # a fine-tune of a fine-tune counts every step
+    return {"weights": str(weights), "step": total_steps(meta)}
+
+
+def total_steps(meta: dict[str, Any]) -> int:
+    """The training steps behind a checkpoint: its run's ``step`` plus ``init.step``, the
+    steps of the weights it was fine-tuned from (a fine-tune of a fine-tune counts every step)."""
+    before = meta.get("init")
     earlier = before.get("step", 0) if isinstance(before, dict) else 0
-    return {"weights": str(weights), "step": int(meta.get("step", 0)) + int(earlier)}
+    return int(meta.get("step", 0)) + int(earlier)
 
 
 def average_weights(
@@ -139,9 +145,8 @@ def average_weights(
                 mean[name] = mean.get(name, 0.0) + share * tensor.double()
             else:
                 mean.setdefault(name, tensor.clone())
-        before = meta.get("init")
-        steps = int(meta.get("step", 0)) + (int(before.get("step", 0)) if isinstance(before, dict) else 0)
-        record.append({"weights": str(path), "steps": steps, "share": round(share, 6)})
-    model.load_state_dict({k: v.to(model.state_dict()[k].dtype) for k, v in mean.items()})
+        record.append({"weights": str(path), "steps": total_steps(meta), "share": round(share, 6)})
+    dtypes = {k: v.dtype for k, v in model.state_dict().items()}
+    model.load_state_dict({k: v.to(dtypes[k]) for k, v in mean.items()})
     meta = {k: v for k, v in meta.items() if k not in ("metrics", "seplive_version")}
     return save_weights(out, model, {**meta, "averaged": record})
