@@ -133,6 +133,17 @@ def free_udp_port() -> int:
     return port
 
 
+def _capturing(ps: PulseServer) -> bool:
+    """Whether a Python client (seplive; parec is ``pacat``) has a capture stream open."""
+    clients = {}
+    for ln in ps.pactl("list", "short", "clients").splitlines():
+        f = ln.split("\t")
+        if len(f) >= 3:
+            clients[f[0]] = f[2]
+    outs = [ln.split("\t") for ln in ps.pactl("list", "short", "source-outputs").splitlines()]
+    return any(len(f) >= 3 and clients.get(f[2], "").startswith("python") for f in outs)
+
+
 def soak(seconds: float, model: str = "center", warmup_s: float = 8.0, flood_rate: float = 0.0,
          flood_at: tuple[float, float] | None = None, extra: list[str] | None = None, flood_ports: int = 0) -> dict:
     """Run seplive live for ``seconds``; returns its report plus what was measured outside."""
@@ -168,7 +179,11 @@ def soak(seconds: float, model: str = "center", warmup_s: float = 8.0, flood_rat
 
         bg = threading.Thread(target=background, daemon=True)
         bg.start()
-        t0 = time.monotonic()
+        # times count from when seplive opens its input (a Python client's source output),
+        # not from its launch: loading torch and the model takes seconds more on a slow
+        # machine, and a chirp played before the stream opened would not come through
+        t0 = None
+        t_launch = time.monotonic()
         samples: list[tuple[float, float]] = []
         flood_out = None
         # the first chirp after the warm-up: by then the output has settled (and trimmed
@@ -180,9 +195,16 @@ def soak(seconds: float, model: str = "center", warmup_s: float = 8.0, flood_rat
         plan.sort(key=lambda p: p[1])
         flood_proc = None
         cpu_seen = None
-        next_sample = t0 + 1.0
+        next_sample = 0.0
         while app.poll() is None:
             now = time.monotonic()
+            if t0 is None:
+                if _capturing(ps) or now - t_launch > 60.0:
+                    t0 = now
+                    next_sample = t0 + 1.0
+                else:
+                    time.sleep(0.05)
+                    continue
             if plan and now - t0 >= plan[0][1]:
                 what, _ = plan.pop(0)
                 if what == "chirp":
