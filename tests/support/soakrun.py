@@ -84,16 +84,23 @@ def chirp(seconds=0.25, amp=0.4):
     return (amp * np.sin(2 * np.pi * (300 * t + (6000 - 300) / 2 / seconds * t * t)) * np.hanning(n)).astype(np.float32)
 
 
-def delays(rec: np.ndarray, ref: np.ndarray, longest_s: float = 1.0) -> list[int]:
-    """Distances between consecutive direct/through chirp pairs in a recording: each peak
-    paired with the next one within ``longest_s``; a peak with none (a copy that did not come
-    through, e.g. before the output started) is skipped rather than paired with the next
-    chirp's direct copy."""
+def peaks(rec: np.ndarray, ref: np.ndarray) -> list[tuple[int, float]]:
+    """Where copies of ``ref`` start in channel 0 of ``rec`` (samples), with each one's
+    correlation relative to ``ref``'s own (1.0: the chirp as played)."""
     cc = ss.correlate(rec[:, 0], ref, mode="valid", method="fft") / np.sum(ref * ref)
     # peaks at least 5 ms apart: the chirp's correlation peak is far narrower (its 5.7 kHz
     # sweep), and a quarter of the chirp (62 ms) would merge the two copies of any path
     # faster than that into one peak, leaving nothing to measure
     p, _ = ss.find_peaks(np.abs(cc), height=0.3, distance=int(0.005 * RATE))
+    return [(int(i), float(abs(cc[i]))) for i in p]
+
+
+def delays(rec: np.ndarray, ref: np.ndarray, longest_s: float = 1.0) -> list[int]:
+    """Distances between consecutive direct/through chirp pairs in a recording: each peak
+    paired with the next one within ``longest_s``; a peak with none (a copy that did not come
+    through, e.g. before the output started) is skipped rather than paired with the next
+    chirp's direct copy."""
+    p = [i for i, _ in peaks(rec, ref)]
     out, i = [], 0
     while i < len(p) - 1:
         if p[i + 1] - p[i] <= longest_s * RATE:
@@ -182,7 +189,7 @@ def soak(seconds: float, model: str = "center", warmup_s: float = 8.0, flood_rat
         # times count from when seplive opens its input (a Python client's source output),
         # not from its launch: loading torch and the model takes seconds more on a slow
         # machine, and a chirp played before the stream opened would not come through
-        t0 = None
+        t0 = opened_s = None
         t_launch = time.monotonic()
         samples: list[tuple[float, float]] = []
         flood_out = None
@@ -201,6 +208,7 @@ def soak(seconds: float, model: str = "center", warmup_s: float = 8.0, flood_rat
             if t0 is None:
                 if _capturing(ps) or now - t_launch > 60.0:
                     t0 = now
+                    opened_s = round(now - t_launch, 2)
                     next_sample = t0 + 1.0
                 else:
                     time.sleep(0.05)
@@ -236,12 +244,17 @@ def soak(seconds: float, model: str = "center", warmup_s: float = 8.0, flood_rat
             raise RuntimeError(f"seplive failed ({app.returncode}): {err[-2000:]}")
         rep = json.loads((tmp / "r.json").read_text())
     ds = delays(y, ref)
+    found = peaks(y, ref)
     after = [m for t, m in samples if t >= warmup_s]
     return {
         "seconds": seconds,
         "model": model,
         "report": rep,
         "latency_measured_ms": [round(v / RATE * 1000, 1) for v in ds],
+        # every chirp copy recorded, (seconds into the recording, relative correlation):
+        # says which copy a run with a missing latency lacked
+        "chirp_copies": [(round(i / RATE, 3), round(h, 2)) for i, h in found],
+        "capture_open_s": opened_s,  # from seplive's launch to its capture stream showing
         "rss_mb_at_warmup": after[0] if after else None,
         "rss_mb_end": after[-1] if after else None,
         "rss_mb_max": max(after) if after else None,
@@ -265,7 +278,7 @@ def summary(r: dict) -> dict:
         "latency_end_ms": lat[-1] if len(lat) > 1 else None,
         "rss_mb_at_warmup": r["rss_mb_at_warmup"], "rss_mb_end": r["rss_mb_end"], "rss_growth_mb": r["rss_growth_mb"],
         **{k: rep.get(k) for k in keys},
-        "flood": r["flood"],
+        "flood": r["flood"], "capture_open_s": r["capture_open_s"], "chirp_copies": r["chirp_copies"],
         "device_events": rep.get("device_events"),
         "stderr_tail": r["stderr_tail"][-400:],
     }
