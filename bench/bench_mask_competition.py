@@ -37,6 +37,8 @@ from seplive.models.native.model import repeat_index
 from seplive.models.weights import load_model
 
 MUSIC = ("drums", "bass", "vocals", "other")
+#: the variants :func:`variants` returns, in its order
+VARIANTS = ("raw", "share", "wiener", "wiener_soft", "other_complement", "other_blend")
 TASKS = ("realpanel_drums", "realpanel_other", "realpanel_vocals", "music4")
 
 
@@ -83,8 +85,8 @@ def main() -> None:
     if args.checkpoint is None:
         args.checkpoint = shipped_checkpoint()
     model, _ = load_model(args.checkpoint)
-    print(f"| task | prompt | {' | '.join(variants(torch.zeros(1, 4, 1, 1, 1, dtype=torch.complex64)))} |")
-    print("|---|---|" + "---|" * 6)
+    print(f"| task | prompt | {' | '.join(VARIANTS)} |")
+    print("|---|---|" + "---|" * len(VARIANTS))
     for task in TASKS:
         examples = (panel_set(task, n=args.n, seconds=args.seconds) if task.startswith("realpanel")
                     else heldout_set(task, n=args.n, seconds=args.seconds))  # fmt: skip
@@ -102,7 +104,7 @@ def main() -> None:
                         scores[p][name].append(s["si_sdr_i"])
         for p, by in scores.items():
             cells = []
-            for name in variants(torch.zeros(1, 4, 1, 1, 1, dtype=torch.complex64)):
+            for name in VARIANTS:
                 v = by.get(name)
                 cells.append(f"{np.mean(v):+.2f} (min {np.min(v):+.1f}, {sum(x < 0 for x in v)} < 0)" if v else "-")
             print(f"| {task} | {p} | {' | '.join(cells)} |", flush=True)

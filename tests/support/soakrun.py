@@ -96,11 +96,16 @@ def peaks(rec: np.ndarray, ref: np.ndarray) -> list[tuple[int, float]]:
 
 
 def delays(rec: np.ndarray, ref: np.ndarray, longest_s: float = 1.0) -> list[int]:
-    """Distances between consecutive direct/through chirp pairs in a recording: each peak
-    paired with the next one within ``longest_s``; a peak with none (a copy that did not come
+    """Distances between consecutive direct/through chirp pairs in a recording (samples):
+    :func:`pair_distances` of its :func:`peaks`."""
+    return pair_distances([i for i, _ in peaks(rec, ref)], longest_s)
+
+
+def pair_distances(p: list[int], longest_s: float = 1.0) -> list[int]:
+    """Chirp copy positions (samples, ascending) -> direct/through distances: each copy
+    paired with the next one within ``longest_s``; a copy with none (one that did not come
     through, e.g. before the output started) is skipped rather than paired with the next
     chirp's direct copy."""
-    p = [i for i, _ in peaks(rec, ref)]
     out, i = [], 0
     while i < len(p) - 1:
         if p[i + 1] - p[i] <= longest_s * RATE:
@@ -243,8 +248,8 @@ def soak(seconds: float, model: str = "center", warmup_s: float = 8.0, flood_rat
         if app.returncode != 0:
             raise RuntimeError(f"seplive failed ({app.returncode}): {err[-2000:]}")
         rep = json.loads((tmp / "r.json").read_text())
-    ds = delays(y, ref)
     found = peaks(y, ref)
+    ds = pair_distances([i for i, _ in found])
     after = [m for t, m in samples if t >= warmup_s]
     return {
         "seconds": seconds,
